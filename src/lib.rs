@@ -1,0 +1,10 @@
+//! nubo: deploy serverless functions to AWS, Google Cloud, Azure and an
+//! embedded local cloud from one provider-neutral manifest.
+//!
+//! The pipeline runs one way: `manifest` (load) → `validate` → `resolve`
+//! → package → plan → apply. Each module is one phase and hands typed output
+//! to the next.
+
+pub mod diag;
+pub mod manifest;
+pub mod suggest;

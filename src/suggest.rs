@@ -1,0 +1,31 @@
+//! "Did you mean" suggestions for misspelt keys, values and names.
+
+/// The candidate closest to `word`, when it is close enough to be a typo.
+///
+/// Close enough means an edit distance of at most a third of the word's
+/// length (at least one), the rule cargo uses for subcommands.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    let lower = word.to_lowercase();
+    candidates
+        .into_iter()
+        .filter(|c| *c != word)
+        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn suggests_close_words_only() {
+        let keys = ["timeout", "memory", "runtime", "handler"];
+        assert_eq!(did_you_mean("timout", keys), Some("timeout"));
+        assert_eq!(did_you_mean("Memory", keys), Some("memory"));
+        assert_eq!(did_you_mean("handelr", keys), Some("handler"));
+        assert_eq!(did_you_mean("zzz", keys), None);
+    }
+}

@@ -5,6 +5,13 @@
 //! → package → plan → apply. Each module is one phase and hands typed output
 //! to the next.
 
+pub mod cli;
 pub mod diag;
 pub mod manifest;
+pub mod provider;
+pub mod resolve;
+pub mod scaffold;
+pub mod schema;
 pub mod suggest;
+pub mod ui;
+pub mod validate;

@@ -1,0 +1,270 @@
+//! The command line: arguments, global settings, and the one place where
+//! outcomes become exit codes.
+//!
+//! Exit codes: 0 ok · 1 failure · 2 invalid input · 3 lock held ·
+//! 4 checks failed (nothing switched, or rolled back).
+
+mod completions;
+mod cost;
+mod deploy;
+mod dev;
+mod export;
+mod init;
+mod invoke;
+mod logs;
+mod plan;
+mod package;
+mod releases;
+mod remove;
+mod rollback;
+mod schema;
+mod status;
+mod switch;
+mod unlock;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::diag::Diagnostic;
+use crate::manifest::{self, Loaded};
+use crate::ui::{ColorChoice, OutputFormat, Printer, Verbosity};
+
+/// Deploy serverless functions to AWS, Google Cloud, Azure and an embedded
+/// local cloud from one manifest, with atomic releases and instant rollback.
+#[derive(Debug, Parser)]
+#[command(name = "nubo", version, about, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings every command takes.
+#[derive(Debug, clap::Args)]
+pub struct Global {
+    /// The manifest to use
+    #[arg(short = 'f', long = "file", global = true, value_name = "PATH", default_value = manifest::FILE_NAME, env = "NUBO_FILE")]
+    pub file: PathBuf,
+    /// The target to act on (default: the manifest's first target)
+    #[arg(short = 't', long = "target", global = true, value_name = "NAME", env = "NUBO_TARGET")]
+    pub target: Option<String>,
+    /// Output format: `human`, or `json` for JSON Lines ending in one `result` object
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human, value_name = "FORMAT")]
+    pub output: OutputFormat,
+    /// Answer yes to every confirmation
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+    /// Say more about what is happening
+    #[arg(short = 'v', long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Print only errors
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+    /// When to colour output (`NO_COLOR` is honoured)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new service from a template
+    Init(init::Args),
+    /// Check the manifest and its portability to each target
+    Validate(validate::Args),
+    /// Build one deterministic artifact per function
+    Package(package::Args),
+    /// Show what a deploy would change
+    Plan(plan::Args),
+    /// Make a release of the whole service and switch traffic to it
+    Deploy(deploy::Args),
+    /// List the target's releases
+    Releases(releases::Args),
+    /// Move traffic to a release
+    Switch(switch::Args),
+    /// Move traffic back to a previous release
+    Rollback(rollback::Args),
+    /// Show what is serving, and any drift from the recorded state
+    Status(status::Args),
+    /// Invoke a function of a release
+    Invoke(invoke::Args),
+    /// Show function logs
+    Logs(logs::Args),
+    /// Run the service on the local cloud and redeploy on change
+    Dev(dev::Args),
+    /// Remove everything nubo created for the target
+    Remove(remove::Args),
+    /// Break a target's lock left by a writer that is gone
+    Unlock(unlock::Args),
+    /// Export the service as CloudFormation or Terraform
+    Export(export::Args),
+    /// Estimate what the service costs on each target
+    Cost(cost::Args),
+    /// Print the JSON Schema of nubo.yaml
+    Schema(schema::Args),
+    /// Print a shell completion script
+    Completions(completions::Args),
+}
+
+/// What a command hands to its `exec`.
+pub struct Ctx {
+    pub global: Global,
+    pub printer: Printer,
+}
+
+impl Ctx {
+    /// Load the manifest named by `-f`, printing its diagnostics on failure.
+    pub fn load(&self) -> Result<Loaded, Failure> {
+        self.load_from(&self.global.file)
+    }
+
+    pub fn load_from(&self, path: &Path) -> Result<Loaded, Failure> {
+        manifest::load(path).map_err(|diags| {
+            self.report(&diags);
+            Failure::Invalid(summary(&self.global.file, &diags))
+        })
+    }
+
+    pub fn report(&self, diags: &[Diagnostic]) {
+        for d in diags {
+            self.printer.diagnostic(d);
+        }
+    }
+}
+
+fn summary(path: &Path, diags: &[Diagnostic]) -> String {
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    format!(
+        "`{}` has {errors} error{}",
+        crate::diag::display_path(path),
+        if errors == 1 { "" } else { "s" }
+    )
+}
+
+/// How a command failed; decides the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The input is invalid; diagnostics were already printed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The target's lock is held by another writer.
+    #[error("{0}")]
+    LockHeld(String),
+    /// Release checks failed; nothing was switched.
+    #[error("{0}")]
+    ChecksFailed(String),
+    /// The command exists but this version of nubo cannot do it yet.
+    #[error("`nubo {command}` is not available yet in nubo {version}")]
+    NotAvailable {
+        command: &'static str,
+        version: &'static str,
+    },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl Failure {
+    pub fn not_available(command: &'static str) -> Failure {
+        Failure::NotAvailable {
+            command,
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Invalid(_) => 2,
+            Failure::LockHeld(_) => 3,
+            Failure::ChecksFailed(_) => 4,
+            Failure::NotAvailable { .. } | Failure::Other(_) => 1,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            Failure::NotAvailable { .. } => Some(
+                "available now: `init`, `validate`, `schema`, `completions`; see `nubo --help`".to_owned(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+pub type CmdResult = Result<(), Failure>;
+
+/// Parse arguments, run the command, map the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let verbosity = if cli.global.quiet {
+        Verbosity::Quiet
+    } else if cli.global.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let printer = Printer::new(cli.global.output, verbosity, cli.global.color);
+    let ctx = Ctx {
+        global: cli.global,
+        printer,
+    };
+    let result = run(cli.command, &ctx);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            let code = failure.exit_code();
+            let message = match &failure {
+                Failure::Other(e) => format!("{e:#}"),
+                other => other.to_string(),
+            };
+            if ctx.printer.is_json() {
+                ctx.printer.event(serde_json::json!({
+                    "type": "result",
+                    "ok": false,
+                    "exit_code": code,
+                    "error": message,
+                }));
+            } else {
+                ctx.printer.error(&message, failure.hint().as_deref());
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(command: Command, ctx: &Ctx) -> CmdResult {
+    match command {
+        Command::Init(a) => init::exec(a, ctx),
+        Command::Validate(a) => validate::exec(a, ctx),
+        Command::Package(a) => package::exec(a, ctx),
+        Command::Plan(a) => plan::exec(a, ctx),
+        Command::Deploy(a) => deploy::exec(a, ctx),
+        Command::Releases(a) => releases::exec(a, ctx),
+        Command::Switch(a) => switch::exec(a, ctx),
+        Command::Rollback(a) => rollback::exec(a, ctx),
+        Command::Status(a) => status::exec(a, ctx),
+        Command::Invoke(a) => invoke::exec(a, ctx),
+        Command::Logs(a) => logs::exec(a, ctx),
+        Command::Dev(a) => dev::exec(a, ctx),
+        Command::Remove(a) => remove::exec(a, ctx),
+        Command::Unlock(a) => unlock::exec(a, ctx),
+        Command::Export(a) => export::exec(a, ctx),
+        Command::Cost(a) => cost::exec(a, ctx),
+        Command::Schema(a) => schema::exec(a, ctx),
+        Command::Completions(a) => completions::exec(a, ctx),
+    }
+}
+
+/// The clap command, for completions and docs.
+pub fn command() -> clap::Command {
+    Cli::command()
+}

@@ -232,9 +232,8 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
     if src.len() > MAX_BYTES {
         return Err(YamlError::new(
             format!(
-                "the file is {} bytes; a manifest may be at most {} bytes",
-                src.len(),
-                MAX_BYTES
+                "the file is larger than {} MiB, the most a manifest may be",
+                MAX_BYTES / (1024 * 1024)
             ),
             Span::point(Pos { line: 1, col: 0 }),
         ));

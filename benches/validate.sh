@@ -34,7 +34,7 @@ printf 'exports.handler = async () => ({ status: 200 });\n' > "$work/svc/src/app
     printf '  fn-%d:\n    handler: src/app.handler\n' "$i"
     printf '    env: { INDEX: "%d", REGION: "${env:NUBO_BENCH_REGION, eu}" }\n' "$i"
     case $((i % 4)) in
-      0) printf '    events:\n      - http: { method: POST, path: /items/%d/{id} }\n' "$i" ;;
+      0) printf '    events:\n      - http: { method: POST, path: "/items/%d/{id}" }\n' "$i" ;;
       1) printf '    events:\n      - queue: { name: q-%d, batch: 1 }\n' "$i" ;;
       2) printf '    events:\n      - schedule: { cron: "%d 3 * * *" }\n' $((i % 60)) ;;
       3) printf '    calls: [fn-%d]\n' $(((i + 1) % 1000)) ;;

@@ -218,7 +218,10 @@ mod tests {
 
     #[test]
     fn renders_caret_under_span() {
-        let src = Source::new("nubo.yaml", "service: shop\nfunctions:\n  a:\n    timout: 10s\n");
+        let src = Source::new(
+            "nubo.yaml",
+            "service: shop\nfunctions:\n  a:\n    timout: 10s\n",
+        );
         let span = Span {
             start: Pos { line: 4, col: 4 },
             end: Pos { line: 4, col: 10 },

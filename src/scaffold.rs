@@ -40,7 +40,11 @@ pub fn templates() -> Vec<&'static str> {
 
 /// A service name derived from a directory name: `My Shop` → `my-shop`.
 pub fn service_name_for(dir: &Path) -> Option<String> {
-    let base = std::path::absolute(dir).ok()?.file_name()?.to_str()?.to_lowercase();
+    let base = std::path::absolute(dir)
+        .ok()?
+        .file_name()?
+        .to_str()?
+        .to_lowercase();
     let mut name = String::new();
     for c in base.chars() {
         if c.is_ascii_lowercase() || c.is_ascii_digit() {
@@ -133,8 +137,14 @@ mod tests {
 
     #[test]
     fn names_from_directories() {
-        assert_eq!(service_name_for(Path::new("/tmp/My Shop")).as_deref(), Some("my-shop"));
-        assert_eq!(service_name_for(Path::new("/tmp/2024_app")).as_deref(), Some("svc-2024-app"));
+        assert_eq!(
+            service_name_for(Path::new("/tmp/My Shop")).as_deref(),
+            Some("my-shop")
+        );
+        assert_eq!(
+            service_name_for(Path::new("/tmp/2024_app")).as_deref(),
+            Some("svc-2024-app")
+        );
         assert_eq!(service_name_for(Path::new("/tmp/___")), None);
     }
 

@@ -4,12 +4,22 @@
 ///
 /// Close enough means an edit distance of at most a third of the word's
 /// length (at least one), the rule cargo uses for subcommands.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(1);
     let lower = word.to_lowercase();
+    let candidates: Vec<&str> = candidates.into_iter().filter(|c| *c != word).collect();
+    // `production` → `prod`: one is a prefix of the other.
+    if let Some(c) = candidates.iter().find(|c| {
+        let c = c.to_lowercase();
+        c.len() >= 3 && lower.len() >= 3 && (lower.starts_with(&c) || c.starts_with(&lower))
+    }) {
+        return Some(c);
+    }
     candidates
         .into_iter()
-        .filter(|c| *c != word)
         .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)

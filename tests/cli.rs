@@ -40,7 +40,8 @@ fn json_lines(stdout: &str) -> Vec<Value> {
     stdout
         .lines()
         .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+            let v: Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
             assert!(v["type"].is_string(), "event without type: {l}");
             v
         })
@@ -71,9 +72,17 @@ fn checked_in_schema_matches_the_types() {
 fn examples_validate_on_every_target() {
     for example in ["hello", "shop"] {
         let file = repo().join("examples").join(example).join("nubo.yaml");
-        let out = run(nubo().arg("validate").arg("-f").arg(&file).arg("--all-targets"));
+        let out = run(nubo()
+            .arg("validate")
+            .arg("-f")
+            .arg(&file)
+            .arg("--all-targets"));
         assert_eq!(out.code, 0, "{example}:\n{}", out.stderr);
-        assert!(out.stdout.contains("targets can run every function"), "{}", out.stdout);
+        assert!(
+            out.stdout.contains("targets can run every function"),
+            "{}",
+            out.stdout
+        );
         assert!(!out.stderr.contains("error"), "{}", out.stderr);
     }
 }
@@ -88,12 +97,20 @@ fn shop_portability_table_lists_every_function_and_target() {
         assert!(header.contains(t), "{header}");
     }
     for f in ["checkout", "charge", "ship", "report"] {
-        assert!(out.stdout.lines().any(|l| l.starts_with(f)), "{}", out.stdout);
+        assert!(
+            out.stdout.lines().any(|l| l.starts_with(f)),
+            "{}",
+            out.stdout
+        );
     }
     // `ship` takes batches of 10, which GCP and Azure deliver one by one.
     let ship = out.stdout.lines().find(|l| l.starts_with("ship")).unwrap();
     assert!(ship.contains('!'), "{ship}");
-    assert!(out.stdout.contains("gprod/ship: batch capped at 1"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("gprod/ship: batch capped at 1"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -105,7 +122,10 @@ fn every_init_template_validates() {
         assert_eq!(out.code, 0, "{template}: {}", out.stderr);
         assert!(dir.join(".gitignore").is_file());
         let manifest = std::fs::read_to_string(dir.join("nubo.yaml")).unwrap();
-        assert!(manifest.contains(&format!("service: my-{template}")), "{manifest}");
+        assert!(
+            manifest.contains(&format!("service: my-{template}")),
+            "{manifest}"
+        );
         let out = run(nubo().current_dir(&dir).args(["validate", "--all-targets"]));
         assert_eq!(out.code, 0, "{template}: {}", out.stderr);
         assert!(out.stderr.contains("Validated"), "{}", out.stderr);
@@ -115,20 +135,33 @@ fn every_init_template_validates() {
 #[test]
 fn init_never_overwrites() {
     let tmp = tempfile::tempdir().unwrap();
-    assert_eq!(run(nubo().arg("init").arg(tmp.path()).args(["--name", "svc"])).code, 0);
+    assert_eq!(
+        run(nubo().arg("init").arg(tmp.path()).args(["--name", "svc"])).code,
+        0
+    );
     std::fs::write(tmp.path().join("nubo.yaml"), "mine").unwrap();
     let out = run(nubo().arg("init").arg(tmp.path()).args(["--name", "svc"]));
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("already exists"), "{}", out.stderr);
-    assert_eq!(std::fs::read_to_string(tmp.path().join("nubo.yaml")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("nubo.yaml")).unwrap(),
+        "mine"
+    );
 }
 
 #[test]
 fn init_unknown_template_suggests() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = run(nubo().arg("init").arg(tmp.path()).args(["--template", "http-nod"]));
+    let out = run(nubo()
+        .arg("init")
+        .arg(tmp.path())
+        .args(["--template", "http-nod"]));
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("did you mean `http-node`?"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did you mean `http-node`?"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -151,8 +184,16 @@ fn commands_of_later_issues_say_so_and_exit_1() {
     ] {
         let out = run(nubo().args(args));
         assert_eq!(out.code, 1, "{args:?}");
-        assert!(out.stderr.contains("is not available yet"), "{args:?}: {}", out.stderr);
-        assert!(out.stdout.is_empty(), "{args:?} printed data: {}", out.stdout);
+        assert!(
+            out.stderr.contains("is not available yet"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?} printed data: {}",
+            out.stdout
+        );
     }
 }
 
@@ -160,14 +201,36 @@ fn commands_of_later_issues_say_so_and_exit_1() {
 fn version_and_help() {
     let out = run(nubo().arg("--version"));
     assert_eq!(out.code, 0);
-    assert_eq!(out.stdout.trim(), format!("nubo {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        out.stdout.trim(),
+        format!("nubo {}", env!("CARGO_PKG_VERSION"))
+    );
     let out = run(nubo().arg("--help"));
     assert_eq!(out.code, 0);
     for cmd in [
-        "init", "validate", "package", "plan", "deploy", "releases", "switch", "rollback", "status",
-        "invoke", "logs", "dev", "remove", "unlock", "export", "cost", "schema", "completions",
+        "init",
+        "validate",
+        "package",
+        "plan",
+        "deploy",
+        "releases",
+        "switch",
+        "rollback",
+        "status",
+        "invoke",
+        "logs",
+        "dev",
+        "remove",
+        "unlock",
+        "export",
+        "cost",
+        "schema",
+        "completions",
     ] {
-        assert!(out.stdout.contains(&format!("  {cmd} ")), "help lacks {cmd}");
+        assert!(
+            out.stdout.contains(&format!("  {cmd} ")),
+            "help lacks {cmd}"
+        );
     }
     let out = run(nubo().arg("deploi"));
     assert_eq!(out.code, 2);
@@ -186,9 +249,15 @@ fn completions_for_each_shell() {
 #[test]
 fn json_output_is_json_lines_ending_in_result() {
     let file = repo().join("examples/shop/nubo.yaml");
-    let out = run(nubo().args(["--output", "json", "validate", "-f"]).arg(&file));
+    let out = run(nubo()
+        .args(["--output", "json", "validate", "-f"])
+        .arg(&file));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.is_empty(), "human text in JSON mode: {}", out.stderr);
+    assert!(
+        out.stderr.is_empty(),
+        "human text in JSON mode: {}",
+        out.stderr
+    );
     let events = json_lines(&out.stdout);
     let last = events.last().unwrap();
     assert_eq!(last["type"], "result");
@@ -204,16 +273,28 @@ fn json_output_is_json_lines_ending_in_result() {
 #[test]
 fn json_output_reports_errors_with_positions() {
     let fixture = repo().join("tests/fixtures/invalid/unknown-key-typo.yaml");
-    let out = run(nubo().args(["--output", "json", "validate", "-f"]).arg(&fixture));
+    let out = run(nubo()
+        .args(["--output", "json", "validate", "-f"])
+        .arg(&fixture));
     assert_eq!(out.code, 2);
     let events = json_lines(&out.stdout);
     let d = &events[0];
     assert_eq!(d["type"], "diagnostic");
     assert_eq!(d["severity"], "error");
-    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(9), Some(5)));
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(9), Some(5))
+    );
     assert_eq!(d["help"], "did you mean `timeout`?");
     let last = events.last().unwrap();
-    assert_eq!((last["type"].as_str(), last["ok"].as_bool(), last["exit_code"].as_u64()), (Some("result"), Some(false), Some(2)));
+    assert_eq!(
+        (
+            last["type"].as_str(),
+            last["ok"].as_bool(),
+            last["exit_code"].as_u64()
+        ),
+        (Some("result"), Some(false), Some(2))
+    );
 }
 
 #[test]
@@ -221,8 +302,16 @@ fn unknown_target_is_invalid_input() {
     let file = repo().join("examples/shop/nubo.yaml");
     let out = run(nubo().args(["validate", "-t", "prd", "-f"]).arg(&file));
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("no target named `prd`"), "{}", out.stderr);
-    assert!(out.stderr.contains("did you mean `prod`?"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no target named `prd`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("did you mean `prod`?"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -230,7 +319,12 @@ fn missing_manifest_is_invalid_input_with_a_hint() {
     let tmp = tempfile::tempdir().unwrap();
     let out = run(nubo().current_dir(tmp.path()).arg("validate"));
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("could not read `nubo.yaml`: no such file"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("could not read `nubo.yaml`: no such file"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("nubo init"), "{}", out.stderr);
 }
 
@@ -249,7 +343,9 @@ fn hostile_inputs_are_refused_with_a_clear_error() {
         big.push_str("  # padding padding padding padding padding padding padding padding\n");
     }
     // Billion laughs: nine levels of ten-fold aliases.
-    let mut laughs = String::from("a: &a [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n");
+    let mut laughs = String::from(
+        "a: &a [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n",
+    );
     let mut prev = 'a';
     for c in 'b'..='i' {
         let refs = vec![format!("*{prev}"); 10].join(", ");
@@ -257,7 +353,9 @@ fn hostile_inputs_are_refused_with_a_clear_error() {
         prev = c;
     }
     let deep = format!("nubo: {}1{}\n", "[".repeat(10_000), "]".repeat(10_000));
-    let deep_block: String = (0..10_000).map(|i| format!("{}k{i}:\n", " ".repeat(i % 300))).collect();
+    let deep_block: String = (0..10_000)
+        .map(|i| format!("{}k{i}:\n", " ".repeat(i % 300)))
+        .collect();
     for (name, text, expect) in [
         ("big.yaml", big.as_str(), "the most a manifest may be"),
         ("laughs.yaml", laughs.as_str(), "expands to more than"),
@@ -268,6 +366,10 @@ fn hostile_inputs_are_refused_with_a_clear_error() {
         let out = run(nubo().arg("validate").arg("-f").arg(&file));
         assert_eq!(out.code, 2, "{name}: {}", out.stderr);
         assert!(out.stderr.contains(expect), "{name}: {}", out.stderr);
-        assert!(out.stderr.contains(&format!("{name}:1:")) || out.stderr.contains(&format!("{name}:")), "{name}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("{name}:1:")) || out.stderr.contains(&format!("{name}:")),
+            "{name}: {}",
+            out.stderr
+        );
     }
 }

@@ -47,7 +47,9 @@ fn invalid_manifests_exit_2_with_located_diagnostics() {
             "{name}: no file:line:column in:\n{stderr}"
         );
         assert!(!stderr.contains("panicked"), "{name} panicked:\n{stderr}");
-        insta::assert_snapshot!(format!("exit: {code}\n--- stdout\n{stdout}--- stderr\n{stderr}"));
+        insta::assert_snapshot!(format!(
+            "exit: {code}\n--- stdout\n{stdout}--- stderr\n{stderr}"
+        ));
     });
     assert!(count >= 30, "only {count} malformed manifests");
 }

@@ -14,11 +14,58 @@ const SHOP: &str = include_str!("../examples/shop/nubo.yaml");
 
 /// Fragments a person (or a bad merge) might leave in a manifest.
 const TOKENS: &[&str] = &[
-    "\n", " ", "  ", ":", ": ", "- ", "{", "}", "[", "]", ",", "\"", "'", "&a ", "*a", "<<: *a\n",
-    "!Ref ", "~", "null", "true", "0x1F", "-1", "99999999999999999999", "1.5", "10s", "10",
-    "${", "${env:X}", "${secret:", "}", "---\n", "...\n", "#", "\t", "|\n", ">\n", "? ", "%YAML 1.2\n",
-    "handler: ", "events:\n", "  - http: ", "calls: [", "runtime: ", "memory: ", "timeout: ",
-    "functions:\n", "targets:\n", "provider: aws", "\u{feff}", "\u{0}", "é", "🙂",
+    "\n",
+    " ",
+    "  ",
+    ":",
+    ": ",
+    "- ",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "\"",
+    "'",
+    "&a ",
+    "*a",
+    "<<: *a\n",
+    "!Ref ",
+    "~",
+    "null",
+    "true",
+    "0x1F",
+    "-1",
+    "99999999999999999999",
+    "1.5",
+    "10s",
+    "10",
+    "${",
+    "${env:X}",
+    "${secret:",
+    "}",
+    "---\n",
+    "...\n",
+    "#",
+    "\t",
+    "|\n",
+    ">\n",
+    "? ",
+    "%YAML 1.2\n",
+    "handler: ",
+    "events:\n",
+    "  - http: ",
+    "calls: [",
+    "runtime: ",
+    "memory: ",
+    "timeout: ",
+    "functions:\n",
+    "targets:\n",
+    "provider: aws",
+    "\u{feff}",
+    "\u{0}",
+    "é",
+    "🙂",
 ];
 
 fn mutate(base: &str, ops: &[(u8, usize, usize)]) -> String {
@@ -59,14 +106,22 @@ fn check_library(text: String) -> Result<(), TestCaseError> {
         Err(diags) => {
             prop_assert!(!diags.is_empty());
             for d in &diags {
-                prop_assert!(d.location().is_some(), "diagnostic without a place: {}", d.message);
+                prop_assert!(
+                    d.location().is_some(),
+                    "diagnostic without a place: {}",
+                    d.message
+                );
             }
         }
         Ok(loaded) => {
             let targets: Vec<String> = loaded.manifest.targets.keys().cloned().collect();
             let outcome = nubo::validate::validate(&loaded, &targets, &HashMap::new());
             for d in outcome.diagnostics.iter().filter(|d| d.is_error()) {
-                prop_assert!(d.location().is_some(), "error without a place: {}", d.message);
+                prop_assert!(
+                    d.location().is_some(),
+                    "error without a place: {}",
+                    d.message
+                );
                 let _ = d.render();
             }
         }

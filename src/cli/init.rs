@@ -52,13 +52,22 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
         }));
     } else {
         for f in &files {
-            ctx.printer.verbose(format!("  {}", crate::diag::display_path(f)));
+            ctx.printer
+                .verbose(format!("  {}", crate::diag::display_path(f)));
         }
         ctx.printer.status(
             "Created",
-            format!("service `{name}` from template `{}` in `{shown}` ({} files)", args.template, files.len()),
+            format!(
+                "service `{name}` from template `{}` in `{shown}` ({} files)",
+                args.template,
+                files.len()
+            ),
         );
-        let cd = if shown == "." { String::new() } else { format!("cd {shown} && ") };
+        let cd = if shown == "." {
+            String::new()
+        } else {
+            format!("cd {shown} && ")
+        };
         ctx.printer.status("Next", format!("{cd}nubo validate"));
     }
     Ok(())

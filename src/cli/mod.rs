@@ -12,8 +12,8 @@ mod export;
 mod init;
 mod invoke;
 mod logs;
-mod plan;
 mod package;
+mod plan;
 mod releases;
 mod remove;
 mod rollback;
@@ -35,7 +35,13 @@ use crate::ui::{ColorChoice, OutputFormat, Printer, Verbosity};
 /// Deploy serverless functions to AWS, Google Cloud, Azure and an embedded
 /// local cloud from one manifest, with atomic releases and instant rollback.
 #[derive(Debug, Parser)]
-#[command(name = "nubo", version, about, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "nubo",
+    version,
+    about,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -50,7 +56,13 @@ pub struct Global {
     #[arg(short = 'f', long = "file", global = true, value_name = "PATH", default_value = manifest::FILE_NAME, env = "NUBO_FILE")]
     pub file: PathBuf,
     /// The target to act on (default: the manifest's first target)
-    #[arg(short = 't', long = "target", global = true, value_name = "NAME", env = "NUBO_TARGET")]
+    #[arg(
+        short = 't',
+        long = "target",
+        global = true,
+        value_name = "NAME",
+        env = "NUBO_TARGET"
+    )]
     pub target: Option<String>,
     /// Output format: `human`, or `json` for JSON Lines ending in one `result` object
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human, value_name = "FORMAT")]
@@ -186,7 +198,8 @@ impl Failure {
     fn hint(&self) -> Option<String> {
         match self {
             Failure::NotAvailable { .. } => Some(
-                "available now: `init`, `validate`, `schema`, `completions`; see `nubo --help`".to_owned(),
+                "available now: `init`, `validate`, `schema`, `completions`; see `nubo --help`"
+                    .to_owned(),
             ),
             _ => None,
         }

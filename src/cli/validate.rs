@@ -21,9 +21,14 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
     let m = &loaded.manifest;
     let targets: Vec<String> = match &ctx.global.target {
         Some(t) if !m.targets.contains_key(t) => {
-            let d = crate::resolve::resolve(&loaded, t, &ProcessEnv).err().unwrap_or_default();
+            let d = crate::resolve::resolve(&loaded, t, &ProcessEnv)
+                .err()
+                .unwrap_or_default();
             ctx.report(&d);
-            return Err(Failure::Invalid(format!("no target named `{t}`")));
+            return Err(Failure::Invalid(format!(
+                "`{}` has 1 error",
+                crate::diag::display_path(&ctx.global.file)
+            )));
         }
         Some(t) => vec![t.clone()],
         None => m.targets.keys().cloned().collect(),
@@ -33,7 +38,8 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
 
     let table = args.all_targets || targets.len() > 1;
     if ctx.printer.is_json() {
-        ctx.printer.event(json!({ "type": "portability", "targets": outcome.targets }));
+        ctx.printer
+            .event(json!({ "type": "portability", "targets": outcome.targets }));
     } else if table && !outcome.targets.is_empty() {
         ctx.printer.data(&render_table(&outcome.targets));
     }
@@ -136,7 +142,12 @@ fn render_table(targets: &[TargetReport]) -> String {
     let widths: Vec<usize> = (0..cols)
         .map(|c| {
             rows.iter()
-                .map(|r| anstream::adapter::strip_str(&r[c]).to_string().chars().count())
+                .map(|r| {
+                    anstream::adapter::strip_str(&r[c])
+                        .to_string()
+                        .chars()
+                        .count()
+                })
                 .max()
                 .unwrap_or(0)
         })

@@ -47,7 +47,9 @@ impl fmt::Display for Path {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, seg) in self.0.iter().enumerate() {
             match seg {
-                Seg::Key(k) if k.contains('.') || k.is_empty() => write!(f, "{}\"{k}\"", if i > 0 { "." } else { "" })?,
+                Seg::Key(k) if k.contains('.') || k.is_empty() => {
+                    write!(f, "{}\"{k}\"", if i > 0 { "." } else { "" })?
+                }
                 Seg::Key(k) if i == 0 => write!(f, "{k}")?,
                 Seg::Key(k) => write!(f, ".{k}")?,
                 Seg::Index(n) => write!(f, "[{n}]")?,
@@ -168,6 +170,39 @@ pub fn one_of(words: &[&str]) -> String {
     }
 }
 
+/// A hint for a key whose value has the wrong shape: what a right one looks like.
+fn hint_for(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "nubo" => "start the manifest with `nubo: 1`",
+        "service" => "add `service: my-service` (lowercase letters, digits and hyphens)",
+        "targets" => "add `targets:` with at least one, e.g. `dev: { provider: local }`",
+        "functions" => "add `functions:` with at least one function and its `handler:`",
+        "handler" => {
+            "write `handler: src/app.handler` (file `src/app.js` or `.py`, export `handler`)"
+        }
+        "memory" => "memory is a whole number of MiB, e.g. `memory: 1024`",
+        "timeout" | "interval" | "every" => {
+            "write a duration with a unit, e.g. `10s`, `500ms`, `5m`"
+        }
+        "env" => "env is a mapping of names to values, e.g. `env: { LOG_LEVEL: info }`",
+        "events" => {
+            "events is a list: start each event with `- `, e.g. `- http: { method: GET, path: / }`"
+        }
+        "calls" => "calls is a list of function names, e.g. `calls: [charge]`",
+        "include" | "exclude" => "a list of globs, e.g. `[\"src/**\"]`",
+        "steps" => "steps is a list of rising percents, e.g. `steps: [10, 50]`",
+        "http" => "write `- http: { method: GET, path: /orders }`",
+        "queue" => "write `- queue: { name: orders }`",
+        "schedule" => "write `- schedule: { cron: \"0 3 * * *\" }` or `- schedule: { every: 1h }`",
+        "storage" => "write `- storage: { bucket: uploads, on: created }`",
+        "batch" => {
+            "batch is the most messages per invocation, a whole number from 1, e.g. `batch: 10`"
+        }
+        "keep" => "keep is how many releases to retain, e.g. `keep: 10`",
+        _ => return None,
+    })
+}
+
 /// Most errors one document reports before giving up.
 const MAX_ERRORS: usize = 100;
 
@@ -201,12 +236,19 @@ pub fn from_node<T: DeserializeOwned>(root: &Node) -> Result<(T, SpanMap), Vec<E
                     }
                     if !path.is_root() {
                         e.message = format!("`{path}` is missing required key `{field}`");
+                    } else {
+                        e.message = format!("missing required top-level key `{field}`");
+                    }
+                    if e.help.is_none() {
+                        e.help = hint_for(field).map(str::to_owned);
                     }
                 }
-                // A required key we removed ourselves is already reported.
-                let echo = e
-                    .missing
-                    .is_some_and(|field| removed.contains(&path.key(field)));
+                // A required key we removed ourselves is already reported, and
+                // so is any other complaint about a mapping we emptied.
+                let echo = match e.missing {
+                    Some(field) => removed.contains(&path.key(field)),
+                    None => removed.iter().any(|r| r.0.starts_with(&path.0)),
+                };
                 if !echo && !reported.contains(&e) {
                     reported.push(e);
                 }
@@ -278,7 +320,25 @@ struct De<'a> {
 
 impl<'a> De<'a> {
     fn type_error(&self, expected: &str) -> Error {
-        Error::new(format!("expected {expected}, found {}", self.node.kind())).at(self.node, &self.path)
+        let place = match self.path.0.last() {
+            Some(Seg::Key(_)) => format!(" for `{}`", self.path),
+            _ => String::new(),
+        };
+        let mut e = Error::new(format!(
+            "expected {expected}{place}, found {}",
+            self.node.kind()
+        ));
+        // A mapping or list starts on the line after its key: point at the key.
+        if matches!(self.node.value, Value::Map(_) | Value::Seq(_))
+            && let Some(key) = self.ctx.spans.borrow().key(&self.path.to_string())
+        {
+            e.span = Some(key);
+            e.path = Some(self.path.clone());
+        }
+        if let Some(Seg::Key(k)) = self.path.0.last() {
+            e.help = hint_for(k).map(str::to_owned);
+        }
+        e.at(self.node, &self.path)
     }
 
     fn plain(&self) -> Option<&'a str> {
@@ -288,18 +348,34 @@ impl<'a> De<'a> {
         }
     }
 
+    #[expect(
+        clippy::result_large_err,
+        reason = "the error path is cold; serde's trait methods return this error by value anyway"
+    )]
     fn int(&self, min: i128, max: i128) -> Result<i128, Error> {
         let expected = if min == 0 {
             "a whole number".to_owned()
         } else {
             "an integer".to_owned()
         };
+        let place = match self.path.0.last() {
+            Some(Seg::Key(_)) => format!(" for `{}`", self.path),
+            _ => String::new(),
+        };
         match self.plain().and_then(yaml::parse_int) {
             Some(n) if n >= min && n <= max => Ok(n),
-            Some(n) => Err(Error::new(format!(
-                "{n} is out of range: expected a number from {min} to {max}"
-            ))
-            .at(self.node, &self.path)),
+            Some(n) => {
+                let message = if n < 0 && min == 0 {
+                    format!("expected a positive whole number{place}, found `{n}`")
+                } else {
+                    format!("`{n}` is too large{place}: at most {max}")
+                };
+                let mut e = Error::new(message);
+                if let Some(Seg::Key(k)) = self.path.0.last() {
+                    e.help = hint_for(k).map(str::to_owned);
+                }
+                Err(e.at(self.node, &self.path))
+            }
             None => {
                 let mut e = self.type_error(&expected);
                 if let Value::Scalar(s, Style::Quoted) = &self.node.value
@@ -356,7 +432,9 @@ impl<'de> de::Deserializer<'de> for De<'_> {
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.plain().and_then(yaml::parse_bool) {
-            Some(b) => visitor.visit_bool(b).map_err(|e: Error| e.at(self.node, &self.path)),
+            Some(b) => visitor
+                .visit_bool(b)
+                .map_err(|e: Error| e.at(self.node, &self.path)),
             None => Err(self.type_error("`true` or `false`")),
         }
     }
@@ -381,7 +459,9 @@ impl<'de> de::Deserializer<'de> for De<'_> {
             .plain()
             .and_then(|s| yaml::parse_float(s).or_else(|| yaml::parse_int(s).map(|n| n as f64)))
         {
-            Some(f) => visitor.visit_f64(f).map_err(|e: Error| e.at(self.node, &self.path)),
+            Some(f) => visitor
+                .visit_f64(f)
+                .map_err(|e: Error| e.at(self.node, &self.path)),
             None => Err(self.type_error("a number")),
         }
     }
@@ -393,7 +473,9 @@ impl<'de> de::Deserializer<'de> for De<'_> {
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match &self.node.value {
             Value::Scalar(s, Style::Plain) if yaml::is_null(s) => Err(self.type_error("a string")),
-            Value::Scalar(s, _) => visitor.visit_str(s).map_err(|e: Error| e.at(self.node, &self.path)),
+            Value::Scalar(s, _) => visitor
+                .visit_str(s)
+                .map_err(|e: Error| e.at(self.node, &self.path)),
             _ => Err(self.type_error("a string")),
         }
     }
@@ -458,7 +540,11 @@ impl<'de> de::Deserializer<'de> for De<'_> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_seq(visitor)
     }
 
@@ -557,8 +643,11 @@ impl<'de> de::Deserializer<'de> for De<'_> {
                 .map_err(|e: Error| e.at(node, &path)),
             Value::Map(entries) if entries.len() == 1 => {
                 let (k, v) = &entries[0];
-                self.ctx
-                    .record(&self.path.key(k.as_str().unwrap_or_default()), Some(k.span), v.span);
+                self.ctx.record(
+                    &self.path.key(k.as_str().unwrap_or_default()),
+                    Some(k.span),
+                    v.span,
+                );
                 visitor
                     .visit_enum(EnumAccess {
                         tag: k,
@@ -603,7 +692,10 @@ struct SeqAccess<'a, I> {
 impl<'de, 'a, I: Iterator<Item = (usize, &'a Node)>> de::SeqAccess<'de> for SeqAccess<'a, I> {
     type Error = Error;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
         let Some((i, node)) = self.items.next() else {
             return Ok(None);
         };
@@ -611,10 +703,11 @@ impl<'de, 'a, I: Iterator<Item = (usize, &'a Node)>> de::SeqAccess<'de> for SeqA
         self.ctx.record(&path, None, node.span);
         seed.deserialize(De {
             node,
-            path,
+            path: path.clone(),
             ctx: self.ctx,
         })
         .map(Some)
+        .map_err(|e| e.at(node, &path))
     }
 }
 
@@ -628,7 +721,10 @@ struct MapAccess<'a, I> {
 impl<'de, 'a, I: Iterator<Item = &'a (Node, Node)>> de::MapAccess<'de> for MapAccess<'a, I> {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         let Some((k, v)) = self.entries.next() else {
             return Ok(None);
         };
@@ -649,9 +745,10 @@ impl<'de, 'a, I: Iterator<Item = &'a (Node, Node)>> de::MapAccess<'de> for MapAc
             .ok_or_else(|| Error::new("internal: value without key"))?;
         seed.deserialize(De {
             node,
-            path,
+            path: path.clone(),
             ctx: self.ctx,
         })
+        .map_err(|e| e.at(node, &path))
     }
 }
 
@@ -666,7 +763,10 @@ impl<'de, 'a> de::EnumAccess<'de> for EnumAccess<'a> {
     type Error = Error;
     type Variant = VariantAccess<'a>;
 
-    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self::Variant), Error> {
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self::Variant), Error> {
         let name = self.tag.as_str().unwrap_or_default();
         let tag = seed
             .deserialize(name.into_deserializer())
@@ -696,6 +796,10 @@ struct VariantAccess<'a> {
 }
 
 impl<'a> VariantAccess<'a> {
+    #[expect(
+        clippy::result_large_err,
+        reason = "the error path is cold; serde's trait methods return this error by value anyway"
+    )]
     fn de(self) -> Result<De<'a>, Error> {
         match self.value {
             Some(node) => Ok(De {
@@ -703,11 +807,12 @@ impl<'a> VariantAccess<'a> {
                 path: self.path,
                 ctx: self.ctx,
             }),
-            None => Err(Error::new(format!(
-                "`{}` needs settings",
-                self.tag.as_str().unwrap_or_default()
-            ))
-            .at(self.tag, &self.path)),
+            None => {
+                let tag = self.tag.as_str().unwrap_or_default();
+                let mut e = Error::new(format!("`{tag}` needs settings"));
+                e.help = hint_for(tag).map(str::to_owned);
+                Err(e.at(self.tag, &self.path))
+            }
         }
     }
 }

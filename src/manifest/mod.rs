@@ -37,7 +37,10 @@ impl Loaded {
 
     /// A diagnostic pointing at the key of `path`.
     pub fn error_at_key(&self, path: &str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::error(message).at(&self.source, self.spans.key(path).or(self.spans.value(path)))
+        Diagnostic::error(message).at(
+            &self.source,
+            self.spans.key(path).or(self.spans.value(path)),
+        )
     }
 
     pub fn warning_at(&self, path: &str, message: impl Into<String>) -> Diagnostic {
@@ -45,7 +48,10 @@ impl Loaded {
     }
 
     pub fn warning_at_key(&self, path: &str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::warning(message).at(&self.source, self.spans.key(path).or(self.spans.value(path)))
+        Diagnostic::warning(message).at(
+            &self.source,
+            self.spans.key(path).or(self.spans.value(path)),
+        )
     }
 }
 
@@ -60,7 +66,9 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
                 io_reason(&e)
             ));
             if e.kind() == std::io::ErrorKind::NotFound {
-                d = d.help("run `nubo init` to create a service here, or point at one with `-f PATH`");
+                d = d.help(
+                    "run `nubo init` to create a service here, or point at one with `-f PATH`",
+                );
             }
             return Err(vec![d]);
         }
@@ -106,7 +114,8 @@ fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
         return Err(std::io::Error::other("it is a directory"));
     }
     let mut buf = Vec::new();
-    file.take(yaml::MAX_BYTES as u64 + 1).read_to_end(&mut buf)?;
+    file.take(yaml::MAX_BYTES as u64 + 1)
+        .read_to_end(&mut buf)?;
     Ok(buf)
 }
 
@@ -169,7 +178,10 @@ mod tests {
     fn loads_a_minimal_manifest() {
         let l = load(OK).unwrap();
         assert_eq!(l.manifest.service, "shop");
-        assert_eq!(l.manifest.functions["a"].timeout.unwrap().as_millis(), 10_000);
+        assert_eq!(
+            l.manifest.functions["a"].timeout.unwrap().as_millis(),
+            10_000
+        );
         let span = l.spans.value("functions.a.timeout").unwrap();
         assert_eq!((span.start.line, span.start.col), (8, 13));
     }
@@ -182,10 +194,27 @@ mod tests {
             .iter()
             .map(|d| format!("{} {}", d.location().unwrap(), d.message))
             .collect();
-        assert!(msgs.iter().any(|m| m.starts_with("nubo.yaml:8:5 unknown key `timout`")), "{msgs:#?}");
-        assert!(msgs.iter().any(|m| m.starts_with("nubo.yaml:4:20 unknown value `lokal`")), "{msgs:#?}");
-        assert!(msgs.iter().any(|m| m.starts_with("nubo.yaml:9:13 expected a whole number")), "{msgs:#?}");
-        assert!(msgs.iter().any(|m| m.starts_with("nubo.yaml:10:3 `functions.b` is missing required key `handler`")), "{msgs:#?}");
+        assert!(
+            msgs.iter()
+                .any(|m| m.starts_with("nubo.yaml:8:5 unknown key `timout`")),
+            "{msgs:#?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.starts_with("nubo.yaml:4:20 unknown value `lokal`")),
+            "{msgs:#?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.starts_with("nubo.yaml:9:13 expected a whole number")),
+            "{msgs:#?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m
+                    .starts_with("nubo.yaml:10:3 `functions.b` is missing required key `handler`")),
+            "{msgs:#?}"
+        );
         assert_eq!(errs.len(), 4, "{msgs:#?}");
     }
 }

@@ -86,7 +86,20 @@ impl Target {
 }
 
 /// A cloud nubo deploys to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     /// The embedded local cloud: no account, no containers.
@@ -199,7 +212,10 @@ pub struct Function {
 
 impl Function {
     /// The escape hatch for `provider`, when the function has one.
-    pub fn escape_hatch(&self, provider: ProviderKind) -> Option<&IndexMap<String, serde_json::Value>> {
+    pub fn escape_hatch(
+        &self,
+        provider: ProviderKind,
+    ) -> Option<&IndexMap<String, serde_json::Value>> {
         match provider {
             ProviderKind::Local => self.local.as_ref(),
             ProviderKind::Aws => self.aws.as_ref(),
@@ -210,7 +226,9 @@ impl Function {
 }
 
 /// A language runtime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Runtime {
     /// Node.js 22.
     #[serde(rename = "nodejs22")]
@@ -308,7 +326,9 @@ impl Event {
 }
 
 /// The kinds of trigger, as provider specs name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
     Http,
@@ -539,7 +559,9 @@ impl Duration {
 pub enum DurationError {
     #[error("a duration needs a unit: write `{0}s` for seconds or `{0}ms` for milliseconds")]
     NoUnit(String),
-    #[error("`{0}` is not a duration: expected a number and a unit (`ms`, `s`, `m` or `h`), like `10s` or `1m30s`")]
+    #[error(
+        "`{0}` is not a duration: expected a number and a unit (`ms`, `s`, `m` or `h`), like `10s` or `1m30s`"
+    )]
     Invalid(String),
     #[error("a duration must be longer than zero")]
     Zero,
@@ -644,8 +666,14 @@ mod tests {
         assert_eq!(d.as_millis(), 90_000);
         assert_eq!(d.to_string(), "1m30s");
         assert_eq!("500ms".parse::<Duration>().unwrap().as_millis(), 500);
-        assert_eq!("10".parse::<Duration>(), Err(DurationError::NoUnit("10".into())));
-        assert!(matches!("10 minutes".parse::<Duration>(), Err(DurationError::Invalid(_))));
+        assert_eq!(
+            "10".parse::<Duration>(),
+            Err(DurationError::NoUnit("10".into()))
+        );
+        assert!(matches!(
+            "10 minutes".parse::<Duration>(),
+            Err(DurationError::Invalid(_))
+        ));
         assert_eq!("0s".parse::<Duration>(), Err(DurationError::Zero));
         assert!(matches!(
             "99999999999999999999h".parse::<Duration>(),

@@ -206,10 +206,44 @@ impl From<ScanError> for YamlError {
     fn from(e: ScanError) -> Self {
         let at = Span::point(pos(*e.marker()));
         if e.info().contains("recursion limit") {
-            return YamlError::new(format!("the document nests deeper than {MAX_DEPTH} levels"), at)
-                .label("too deep");
+            return YamlError::new(
+                format!("the document nests deeper than {MAX_DEPTH} levels"),
+                at,
+            )
+            .label("too deep");
         }
-        YamlError::new(format!("invalid YAML: {}", e.info()), at)
+        let info = e.info();
+        let (message, help) = if info.contains("did not find expected key") {
+            (
+                "invalid YAML: this line does not line up with the keys around it",
+                Some("the keys of one mapping start at the same column; indent with spaces"),
+            )
+        } else if info.contains("flow mapping") {
+            (
+                "invalid YAML: a `{` mapping is not closed before this point",
+                Some("separate entries with `,` and close the mapping with `}`"),
+            )
+        } else if info.contains("flow sequence") {
+            (
+                "invalid YAML: a `[` list is not closed before this point",
+                Some("separate items with `,` and close the list with `]`"),
+            )
+        } else if info.contains("tab") {
+            (
+                "invalid YAML: a tab is used for indentation",
+                Some("YAML indents with spaces: replace the tab with spaces"),
+            )
+        } else if info.contains("quoted scalar") {
+            (
+                "invalid YAML: a quoted string is not closed",
+                Some("add the closing quote"),
+            )
+        } else {
+            return YamlError::new(format!("invalid YAML: {info}"), at);
+        };
+        let mut e = YamlError::new(message, at);
+        e.help = help.map(str::to_owned);
+        e
     }
 }
 
@@ -253,12 +287,9 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
             Event::DocumentStart(_) => {
                 documents += 1;
                 if documents > 1 {
-                    return Err(YamlError::new(
-                        "a manifest is a single YAML document",
-                        span,
-                    )
-                    .label("a second document starts here")
-                    .help("remove the `---` separator and everything after it"));
+                    return Err(YamlError::new("a manifest is a single YAML document", span)
+                        .label("a second document starts here")
+                        .help("remove the `---` separator and everything after it"));
                 }
                 None
             }

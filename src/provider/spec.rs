@@ -154,23 +154,38 @@ pub struct EventSpec {
 }
 
 const SOURCES: [(ProviderKind, &str); 4] = [
-    (ProviderKind::Local, include_str!("../../providers/local.yaml")),
+    (
+        ProviderKind::Local,
+        include_str!("../../providers/local.yaml"),
+    ),
     (ProviderKind::Aws, include_str!("../../providers/aws.yaml")),
     (ProviderKind::Gcp, include_str!("../../providers/gcp.yaml")),
-    (ProviderKind::Azure, include_str!("../../providers/azure.yaml")),
+    (
+        ProviderKind::Azure,
+        include_str!("../../providers/azure.yaml"),
+    ),
 ];
 
 /// Decode one spec file's text; errors are `file:line:column: message`.
 pub fn parse(name: &str, text: &str) -> Result<ProviderSpec, Vec<String>> {
     let root = yaml::parse(text)
-        .map_err(|e| vec![format!("{name}:{}:{}: {}", e.span.start.line, e.span.start.col + 1, e.message)])?
+        .map_err(|e| {
+            vec![format!(
+                "{name}:{}:{}: {}",
+                e.span.start.line,
+                e.span.start.col + 1,
+                e.message
+            )]
+        })?
         .ok_or_else(|| vec![format!("{name}: empty")])?;
     de::from_node::<ProviderSpec>(&root)
         .map(|(spec, _)| spec)
         .map_err(|errs| {
             errs.into_iter()
                 .map(|e| match e.span {
-                    Some(s) => format!("{name}:{}:{}: {}", s.start.line, s.start.col + 1, e.message),
+                    Some(s) => {
+                        format!("{name}:{}:{}: {}", s.start.line, s.start.col + 1, e.message)
+                    }
                     None => format!("{name}: {}", e.message),
                 })
                 .collect()
@@ -186,7 +201,8 @@ pub fn get(provider: ProviderKind) -> &'static ProviderSpec {
             .map(|(kind, text)| {
                 let name = format!("providers/{kind}.yaml");
                 // The files are part of the binary; the test suite proves they decode.
-                parse(&name, text).unwrap_or_else(|errs| panic!("built-in {name} is invalid: {errs:?}"))
+                parse(&name, text)
+                    .unwrap_or_else(|errs| panic!("built-in {name} is invalid: {errs:?}"))
             })
             .collect()
     });

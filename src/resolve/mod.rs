@@ -163,26 +163,30 @@ impl Ctx<'_> {
                         per_release = true;
                         out.push(Part::Var { var, offset, len });
                     }
-                    Var::Env { name, default } => match self.env.var(name).or_else(|| default.clone()) {
-                        Some(v) => out.push(Part::Text(v)),
-                        None => {
-                            let span = self.inner_span(path, offset, len);
-                            self.errors.push(
+                    Var::Env { name, default } => {
+                        match self.env.var(name).or_else(|| default.clone()) {
+                            Some(v) => out.push(Part::Text(v)),
+                            None => {
+                                let span = self.inner_span(path, offset, len);
+                                self.errors.push(
                                 Diagnostic::error(format!("environment variable `{name}` is not set"))
                                     .at(&self.loaded.source, span)
                                     .label("no value and no default")
                                     .help(format!("set `{name}` in the environment, or give a default: `${{env:{name}, value}}`")),
                             );
-                            return None;
+                                return None;
+                            }
                         }
-                    },
+                    }
                     Var::Secret { name } => {
                         let span = self.inner_span(path, offset, len);
                         if !allow_secret {
                             self.errors.push(
-                                Diagnostic::error("a secret can only be the value of an environment variable")
-                                    .at(&self.loaded.source, span)
-                                    .help("move it to a function's `env:`"),
+                                Diagnostic::error(
+                                    "a secret can only be the value of an environment variable",
+                                )
+                                .at(&self.loaded.source, span)
+                                .help("move it to a function's `env:`"),
                             );
                             return None;
                         }
@@ -230,7 +234,11 @@ impl Ctx<'_> {
 }
 
 /// Resolve `loaded` for the target named `target`.
-pub fn resolve(loaded: &Loaded, target: &str, env: &dyn Environment) -> Result<Resolved, Vec<Diagnostic>> {
+pub fn resolve(
+    loaded: &Loaded,
+    target: &str,
+    env: &dyn Environment,
+) -> Result<Resolved, Vec<Diagnostic>> {
     let m = &loaded.manifest;
     let Some(t) = m.targets.get(target) else {
         let names: Vec<&str> = m.targets.keys().map(String::as_str).collect();
@@ -283,9 +291,15 @@ pub fn resolve(loaded: &Loaded, target: &str, env: &dyn Environment) -> Result<R
         let Some((file, export)) = split_handler(&f.handler) else {
             cx.errors.push(
                 loaded
-                    .error_at(&format!("{fp}.handler"), format!("handler `{}` does not name an export", f.handler))
+                    .error_at(
+                        &format!("{fp}.handler"),
+                        format!("handler `{}` does not name an export", f.handler),
+                    )
                     .label("expected `path/file.export`")
-                    .help(format!("for example `{}.handler`", f.handler.trim_end_matches('.'))),
+                    .help(format!(
+                        "for example `{}.handler`",
+                        f.handler.trim_end_matches('.')
+                    )),
             );
             continue;
         };
@@ -320,7 +334,10 @@ pub fn resolve(loaded: &Loaded, target: &str, env: &dyn Environment) -> Result<R
                 exclude: f.exclude.clone(),
                 events: f.events.clone(),
                 calls: f.calls.clone(),
-                handler_style: f.handler_style.or(m.defaults.handler_style).unwrap_or_default(),
+                handler_style: f
+                    .handler_style
+                    .or(m.defaults.handler_style)
+                    .unwrap_or_default(),
             },
         );
     }
@@ -357,7 +374,8 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     fn loaded(text: &str) -> Loaded {
-        crate::manifest::load_str(Path::new("nubo.yaml"), text.to_owned(), PathBuf::from(".")).unwrap()
+        crate::manifest::load_str(Path::new("nubo.yaml"), text.to_owned(), PathBuf::from("."))
+            .unwrap()
     }
 
     #[test]
@@ -374,7 +392,10 @@ mod tests {
         assert_eq!(a.env["KEY"], EnvValue::Secret("k".into()));
         assert_eq!(a.env["HOME_DIR"], EnvValue::Text("/home".into()));
         assert!(matches!(a.env["R"], EnvValue::PerRelease(_)));
-        assert_eq!((a.handler_file.as_str(), a.handler_export.as_str()), ("src/a", "handler"));
+        assert_eq!(
+            (a.handler_file.as_str(), a.handler_export.as_str()),
+            ("src/a", "handler")
+        );
     }
 
     #[test]

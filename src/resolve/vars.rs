@@ -18,17 +18,25 @@ pub enum Part {
 /// A variable, by kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Var {
-    Env { name: String, default: Option<String> },
+    Env {
+        name: String,
+        default: Option<String>,
+    },
     Target,
     Service,
     Release,
-    Secret { name: String },
+    Secret {
+        name: String,
+    },
 }
 
 impl fmt::Display for Var {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Var::Env { name, default: None } => write!(f, "${{env:{name}}}"),
+            Var::Env {
+                name,
+                default: None,
+            } => write!(f, "${{env:{name}}}"),
             Var::Env {
                 name,
                 default: Some(d),
@@ -70,7 +78,10 @@ pub fn parse(s: &str) -> Result<Vec<Part>, VarError> {
                     message: "unterminated variable: `${` without a closing `}`".to_owned(),
                     offset: i,
                     len: chars.len() - i,
-                    help: Some("write `$${` for a literal `${`".to_owned()),
+                    help: Some(
+                        "close it with `}`, e.g. `${target}`; for a literal `${` write `$${`"
+                            .to_owned(),
+                    ),
                 });
             };
             let body: String = chars[i + 2..i + 2 + close].iter().collect();
@@ -147,10 +158,9 @@ fn parse_var(body: &str) -> Result<Var, (String, Option<String>)> {
             format!("`${{{kind}}}` needs a name: `${{{kind}:NAME}}`"),
             None,
         )),
-        ("target" | "service" | "release", Some(_)) => Err((
-            format!("`${{{kind}}}` takes no argument"),
-            None,
-        )),
+        ("target" | "service" | "release", Some(_)) => {
+            Err((format!("`${{{kind}}}` takes no argument"), None))
+        }
         _ => {
             let help = crate::suggest::did_you_mean(kind, KINDS.iter().copied()).map_or_else(
                 || "the variables are `${env:NAME}`, `${env:NAME, default}`, `${target}`, `${service}`, `${release}` and `${secret:NAME}`".to_owned(),
@@ -203,10 +213,20 @@ mod tests {
 
     #[test]
     fn reports_malformed_variables() {
-        assert!(parse("${env:X").unwrap_err().message.contains("unterminated"));
+        assert!(
+            parse("${env:X")
+                .unwrap_err()
+                .message
+                .contains("unterminated")
+        );
         let e = parse("x ${tagret}").unwrap_err();
         assert_eq!(e.offset, 2);
         assert_eq!(e.help.as_deref(), Some("did you mean `${target}`?"));
-        assert!(parse("${env}").unwrap_err().message.contains("needs a name"));
+        assert!(
+            parse("${env}")
+                .unwrap_err()
+                .message
+                .contains("needs a name")
+        );
     }
 }

@@ -101,7 +101,12 @@ impl Printer {
         let mut err = self.stderr();
         let _ = writeln!(err, "{red}error{red:#}: {message}");
         if let Some(hint) = hint {
-            let _ = writeln!(err, "  {}hint{:#}: {hint}", Style::new().effects(Effects::BOLD), Style::new());
+            let _ = writeln!(
+                err,
+                "  {}hint{:#}: {hint}",
+                Style::new().effects(Effects::BOLD),
+                Style::new()
+            );
         }
     }
 

@@ -87,7 +87,9 @@ pub fn validate(loaded: &Loaded, targets: &[String], env: &dyn Environment) -> O
         };
         match resolve::resolve(loaded, name, env) {
             Err(errs) => {
-                report.target_errors.push(format!("{} error(s) resolving the target", errs.len()));
+                report
+                    .target_errors
+                    .push(format!("{} error(s) resolving the target", errs.len()));
                 diagnostics.extend(errs);
             }
             Ok(resolved) => {

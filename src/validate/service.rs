@@ -16,7 +16,8 @@ pub fn is_name(s: &str, max: usize) -> bool {
     !b.is_empty()
         && b.len() <= max
         && b[0].is_ascii_lowercase()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && !s.ends_with('-')
         && !s.contains("--")
 }
@@ -53,7 +54,10 @@ pub fn check(l: &Loaded) -> Vec<Diagnostic> {
         }
     }
     if m.functions.is_empty() {
-        out.push(l.error_at_key("functions", "no functions").help("add one with a `handler:`"));
+        out.push(
+            l.error_at_key("functions", "no functions")
+                .help("add one with a `handler:`"),
+        );
     }
     let names: Vec<&str> = m.functions.keys().map(String::as_str).collect();
     for (name, f) in &m.functions {
@@ -72,9 +76,21 @@ pub fn check(l: &Loaded) -> Vec<Diagnostic> {
                 } else {
                     format!("defaults.env.{key}")
                 };
+                let fixed: String = key
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() {
+                            c.to_ascii_uppercase()
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
                 out.push(
                     l.error_at_key(&path, format!("invalid environment variable name `{key}`"))
-                        .help("use letters, digits and `_`, not starting with a digit"),
+                        .help(format!(
+                            "use letters, digits and `_`, not starting with a digit, e.g. `{fixed}`"
+                        )),
                 );
             }
         }
@@ -82,12 +98,15 @@ pub fn check(l: &Loaded) -> Vec<Diagnostic> {
             let cp = format!("{fp}.calls[{i}]");
             if !m.functions.contains_key(callee) {
                 out.push(
-                    l.error_at(&cp, format!("function `{name}` calls `{callee}`, which does not exist"))
-                        .label("no such function")
-                        .help(match did_you_mean(callee, names.iter().copied()) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => format!("the functions are {}", one_of(&names)),
-                        }),
+                    l.error_at(
+                        &cp,
+                        format!("function `{name}` calls `{callee}`, which does not exist"),
+                    )
+                    .label("no such function")
+                    .help(match did_you_mean(callee, names.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("the functions are {}", one_of(&names)),
+                    }),
                 );
             } else if f.calls[..i].contains(callee) {
                 out.push(l.warning_at(&cp, format!("`{callee}` is listed twice in `calls`")));
@@ -103,7 +122,7 @@ pub fn check(l: &Loaded) -> Vec<Diagnostic> {
     out
 }
 
-fn is_env_key(k: &str) -> bool {
+pub fn is_env_key(k: &str) -> bool {
     let mut chars = k.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -119,8 +138,11 @@ fn check_handler(l: &Loaded, name: &str, out: &mut Vec<Diagnostic>) {
     };
     if file.starts_with('/') || file.split('/').any(|c| c == "..") {
         out.push(
-            l.error_at(&path, format!("handler `{}` points outside the service", f.handler))
-                .help("handler paths are relative to nubo.yaml and stay inside its directory"),
+            l.error_at(
+                &path,
+                format!("handler `{}` points outside the service", f.handler),
+            )
+            .help("handler paths are relative to nubo.yaml and stay inside its directory"),
         );
         return;
     }
@@ -157,9 +179,16 @@ fn check_handler(l: &Loaded, name: &str, out: &mut Vec<Diagnostic>) {
     if runtime == Runtime::Provided {
         d = d.help("a `provided` function needs an executable `bootstrap` beside its handler or beside nubo.yaml");
     } else if let Some(other) = other_language_file(dir, file, runtime.language()) {
-        d = d.help(format!("found `{other}`: is the runtime right?"));
+        let hint = match runtime.language() {
+            Language::Node => "it is a Python file: set `runtime: python3.12`",
+            _ => "it is a JavaScript file: set `runtime: nodejs22`",
+        };
+        d = d.help(format!("found `{other}`; {hint}"));
     } else {
-        d = d.help(format!("paths are relative to the directory of {}", crate::diag::display_path(&l.source.name)));
+        d = d.help(format!(
+            "paths are relative to the directory of {}",
+            crate::diag::display_path(&l.source.name)
+        ));
     }
     out.push(d);
 }
@@ -192,12 +221,13 @@ fn check_event(l: &Loaded, path: &str, event: &Event, out: &mut Vec<Diagnostic>)
             match (&s.cron, &s.every) {
                 (Some(_), Some(_)) => out.push(
                     l.error_at(&p, "a schedule has either `cron` or `every`, not both")
-                        .help("split it into two `schedule` events"),
+                        .help("keep one of them, or split it into two `schedule` events"),
                 ),
-                (None, None) => out.push(
-                    l.error_at(&p, "a schedule needs `cron` or `every`")
-                        .help("e.g. `schedule: { cron: \"0 3 * * *\" }` or `schedule: { every: 1h }`"),
-                ),
+                (None, None) => {
+                    out.push(l.error_at(&p, "a schedule needs `cron` or `every`").help(
+                        "e.g. `schedule: { cron: \"0 3 * * *\" }` or `schedule: { every: 1h }`",
+                    ))
+                }
                 (Some(cron), None) => {
                     if let Err(why) = check_cron(cron) {
                         out.push(
@@ -211,6 +241,15 @@ fn check_event(l: &Loaded, path: &str, event: &Event, out: &mut Vec<Diagnostic>)
             }
         }
         Event::Queue(q) => {
+            if q.batch == 0 {
+                out.push(
+                    l.error_at(
+                        &format!("{path}.queue.batch"),
+                        "`batch: 0` would never deliver a message",
+                    )
+                    .help("batch is the most messages per invocation, at least 1"),
+                );
+            }
             if !is_resource_name(&q.name) {
                 out.push(
                     l.error_at(&format!("{path}.queue.name"), format!("invalid queue name `{}`", q.name))
@@ -277,7 +316,7 @@ fn route_shape(path: &str) -> String {
 }
 
 fn check_routes(l: &Loaded, out: &mut Vec<Diagnostic>) {
-    let mut seen: HashMap<(String, HttpMethod), (String, usize)> = HashMap::new();
+    let mut seen: HashMap<(String, HttpMethod), (String, usize, String)> = HashMap::new();
     for (name, f) in &l.manifest.functions {
         for (i, event) in f.events.iter().enumerate() {
             let Event::Http(h) = event else { continue };
@@ -293,23 +332,34 @@ fn check_routes(l: &Loaded, out: &mut Vec<Diagnostic>) {
                     .then(|| seen.iter().find(|((s, _), _)| *s == shape).map(|(_, v)| v))
                     .flatten()
             });
-            if let Some((other, j)) = clash {
+            if let Some((other, j, route)) = clash {
                 let first = l
                     .spans
                     .best(&format!("functions.{other}.events[{j}].http"))
-                    .map(|s| format!("line {}", s.start.line))
+                    .map(|s| format!(" (line {})", s.start.line))
                     .unwrap_or_default();
+                let mut note = format!("`{other}` serves `{route}`{first}");
+                if route.split_once(' ').is_some_and(|(_, p)| p != h.path) {
+                    note.push_str(
+                        "; routes that differ only in parameter names are the same route",
+                    );
+                } else if route.starts_with("ANY ") || h.method == HttpMethod::Any {
+                    note.push_str("; `ANY` includes every method");
+                }
                 out.push(
                     l.error_at(
                         &format!("functions.{name}.events[{i}].http"),
                         format!("duplicate HTTP route `{} {}`", h.method.as_str(), h.path),
                     )
                     .label("already routed")
-                    .note(format!("`{other}` serves the same route ({first})"))
+                    .note(note)
                     .help("each method and path may be served by one function"),
                 );
             } else {
-                seen.insert((shape, h.method), (name.clone(), i));
+                seen.insert(
+                    (shape, h.method),
+                    (name.clone(), i, format!("{} {}", h.method.as_str(), h.path)),
+                );
             }
         }
     }
@@ -370,18 +420,27 @@ fn check_release(l: &Loaded, names: &[&str], out: &mut Vec<Diagnostic>) {
     let r = &l.manifest.release;
     if r.keep < 2 {
         out.push(
-            l.error_at("release.keep", format!("`keep: {}` leaves nothing to roll back to", r.keep))
-                .help("keep at least 2 releases: the live one and the one before it"),
+            l.error_at(
+                "release.keep",
+                format!("`keep: {}` leaves nothing to roll back to", r.keep),
+            )
+            .help("keep at least 2 releases: the live one and the one before it"),
         );
     }
     match (&r.strategy, &r.canary) {
         (Strategy::Canary, None) => out.push(
-            l.error_at("release.strategy", "strategy `canary` needs a `canary:` block")
-                .help("e.g. `canary: { steps: [10, 50], interval: 5m }`"),
+            l.error_at(
+                "release.strategy",
+                "strategy `canary` needs a `canary:` block",
+            )
+            .help("e.g. `canary: { steps: [10, 50], interval: 5m }`"),
         ),
         (Strategy::BlueGreen, Some(_)) => out.push(
-            l.warning_at_key("release.canary", "`canary` settings are ignored with strategy `blue-green`")
-                .help("set `strategy: canary` to use them"),
+            l.warning_at_key(
+                "release.canary",
+                "`canary` settings are ignored with strategy `blue-green`",
+            )
+            .help("set `strategy: canary` to use them"),
         ),
         _ => {}
     }
@@ -396,21 +455,34 @@ fn check_release(l: &Loaded, names: &[&str], out: &mut Vec<Diagnostic>) {
                         .help("steps are the percent of requests on the new release before it takes all of them"),
                 );
             } else if *step <= last {
-                out.push(l.error_at(&p, "canary steps must rise").label(format!("{step}% after {last}%")));
+                out.push(
+                    l.error_at(&p, "canary steps must rise")
+                        .label(format!("{step}% after {last}%"))
+                        .help("list the steps in rising order, e.g. `[10, 50]`"),
+                );
             }
             last = last.max(*step);
         }
         if c.steps.is_empty() {
-            out.push(l.error_at("release.canary.steps", "no canary steps").help("e.g. `steps: [10, 50]`"));
+            out.push(
+                l.error_at("release.canary.steps", "no canary steps")
+                    .help("e.g. `steps: [10, 50]`"),
+            );
         }
     }
     for (i, check) in r.checks.iter().enumerate() {
         let p = format!("release.checks[{i}]");
         let Some(f) = l.manifest.functions.get(&check.invoke) else {
             out.push(
-                l.error_at(&format!("{p}.invoke"), format!("check invokes `{}`, which does not exist", check.invoke))
-                    .label("no such function")
-                    .maybe_help(did_you_mean(&check.invoke, names.iter().copied()).map(|s| format!("did you mean `{s}`?"))),
+                l.error_at(
+                    &format!("{p}.invoke"),
+                    format!("check invokes `{}`, which does not exist", check.invoke),
+                )
+                .label("no such function")
+                .maybe_help(
+                    did_you_mean(&check.invoke, names.iter().copied())
+                        .map(|s| format!("did you mean `{s}`?")),
+                ),
             );
             continue;
         };
@@ -420,19 +492,37 @@ fn check_release(l: &Loaded, names: &[&str], out: &mut Vec<Diagnostic>) {
             for key in with.keys() {
                 if !REQUEST.contains(&key.as_str()) {
                     out.push(
-                        l.error_at_key(&format!("{p}.with.{key}"), format!("unknown request field `{key}`"))
-                            .help(match did_you_mean(key, REQUEST) {
-                                Some(s) => format!("did you mean `{s}`?"),
-                                None => format!("an HTTP check sends {}", one_of(&REQUEST)),
-                            }),
+                        l.error_at_key(
+                            &format!("{p}.with.{key}"),
+                            format!("unknown request field `{key}`"),
+                        )
+                        .help(match did_you_mean(key, REQUEST) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!("an HTTP check sends {}", one_of(&REQUEST)),
+                        }),
                     );
                 }
             }
         }
-        if check.expect.as_ref().and_then(|e| e.status).is_some() && !http {
+        if let Some(status) = check.expect.as_ref().and_then(|e| e.status)
+            && !(100..=599).contains(&status)
+        {
             out.push(
-                l.warning_at(&format!("{p}.expect.status"), format!("`{}` has no HTTP event; `status` is the handler's returned status", check.invoke)),
+                l.error_at(
+                    &format!("{p}.expect.status"),
+                    format!("`{status}` is not an HTTP status code"),
+                )
+                .label("expected 100 to 599"),
             );
+        }
+        if check.expect.as_ref().and_then(|e| e.status).is_some() && !http {
+            out.push(l.warning_at(
+                &format!("{p}.expect.status"),
+                format!(
+                    "`{}` has no HTTP event; `status` is the handler's returned status",
+                    check.invoke
+                ),
+            ));
         }
     }
 }
@@ -471,7 +561,11 @@ pub fn check_cron(expr: &str) -> Result<(), String> {
             for b in &bounds {
                 match b.parse::<u32>() {
                     Ok(n) if n >= lo && n <= hi => {}
-                    _ => return Err(format!("`{b}` is not a {what} ({lo}-{hi})")),
+                    _ => {
+                        return Err(format!(
+                            "`{b}` is out of range for the {what} field ({lo}-{hi})"
+                        ));
+                    }
                 }
             }
         }
@@ -487,7 +581,10 @@ mod tests {
     fn cron_fields() {
         assert!(check_cron("0 3 * * *").is_ok());
         assert!(check_cron("*/15 0-6,22 1 1-12/2 1-5").is_ok());
-        assert_eq!(check_cron("0 25 * * *").unwrap_err(), "`25` is not a hour (0-23)");
+        assert_eq!(
+            check_cron("0 25 * * *").unwrap_err(),
+            "`25` is out of range for the hour field (0-23)"
+        );
         assert!(check_cron("0 3 * *").is_err());
     }
 

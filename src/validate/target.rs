@@ -8,7 +8,7 @@ use crate::diag::Diagnostic;
 use crate::manifest::de::one_of;
 use crate::manifest::{Event, EventKind, HandlerStyle, Loaded, ProviderKind};
 use crate::provider::spec::ProviderSpec;
-use crate::resolve::{EnvValue, Resolved};
+use crate::resolve::Resolved;
 use crate::suggest::did_you_mean;
 
 /// A finding, and the function it concerns (`None`: the whole target).
@@ -32,6 +32,17 @@ impl Out<'_> {
             short: short.into(),
             diagnostic: d,
         });
+    }
+
+    /// "an aws target", "a gcp target".
+    fn a_target(&self) -> String {
+        let p = self.spec.provider.as_str();
+        let article = if p.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {p} target")
     }
 
     fn on(&self) -> String {
@@ -74,7 +85,13 @@ pub fn check(l: &Loaded, r: &Resolved, spec: &ProviderSpec) -> Vec<Finding> {
         if !spec.runtimes.contains_key(&f.runtime) {
             let available: Vec<&str> = spec.runtimes.keys().map(|r| r.as_str()).collect();
             let d = l
-                .error_at(&out.origin(name, "runtime"), format!("runtime `{}` of `{name}` is not available on {on}", f.runtime))
+                .error_at(
+                    &out.origin(name, "runtime"),
+                    format!(
+                        "runtime `{}` of `{name}` is not available on {on}",
+                        f.runtime
+                    ),
+                )
                 .help(format!("{} runs {}", spec.provider, one_of(&available)));
             out.push(Some(name), format!("runtime {} unavailable", f.runtime), d);
         }
@@ -83,26 +100,64 @@ pub fn check(l: &Loaded, r: &Resolved, spec: &ProviderSpec) -> Vec<Finding> {
         if !mem.configurable {
             if f.memory > mem.max {
                 let d = l
-                    .error_at(&out.origin(name, "memory"), format!("memory {} MiB of `{name}` is more than {on} gives a function", f.memory))
+                    .error_at(
+                        &out.origin(name, "memory"),
+                        format!(
+                            "memory {} MiB of `{name}` is more than {on} gives a function",
+                            f.memory
+                        ),
+                    )
                     .label(format!("at most {} MiB", mem.max));
                 out.push(Some(name), format!("memory over {} MiB", mem.max), d);
             } else if f.memory_set {
                 let d = l
-                    .warning_at(&out.origin(name, "memory"), format!("memory is not configurable on {on}; `{name}` gets up to {} MiB", mem.max))
+                    .warning_at(
+                        &out.origin(name, "memory"),
+                        format!(
+                            "memory is not configurable on {on}; `{name}` gets up to {} MiB",
+                            mem.max
+                        ),
+                    )
                     .help("the setting is ignored there");
                 out.push(Some(name), "memory ignored", d);
             }
         } else if f.memory < mem.min || f.memory > mem.max {
             let d = l
-                .error_at(&out.origin(name, "memory"), format!("memory {} MiB of `{name}` is out of range on {on}", f.memory))
-                .label(format!("expected {} to {} MiB", mem.min, mem.max));
-            out.push(Some(name), format!("memory outside {}–{} MiB", mem.min, mem.max), d);
+                .error_at(
+                    &out.origin(name, "memory"),
+                    format!(
+                        "memory {} MiB of `{name}` is out of range on {on}",
+                        f.memory
+                    ),
+                )
+                .label(format!("expected {} to {} MiB", mem.min, mem.max))
+                .help(format!("set `memory` between {} and {}", mem.min, mem.max));
+            out.push(
+                Some(name),
+                format!("memory outside {}–{} MiB", mem.min, mem.max),
+                d,
+            );
         } else if (f.memory - mem.min) % mem.step != 0 {
             let below = f.memory - (f.memory - mem.min) % mem.step;
             let d = l
-                .error_at(&out.origin(name, "memory"), format!("memory {} MiB of `{name}` is not a size {on} offers", f.memory))
-                .help(format!("sizes go in steps of {} MiB: try {} or {}", mem.step, below, below + mem.step));
-            out.push(Some(name), format!("memory not a multiple of {} MiB", mem.step), d);
+                .error_at(
+                    &out.origin(name, "memory"),
+                    format!(
+                        "memory {} MiB of `{name}` is not a size {on} offers",
+                        f.memory
+                    ),
+                )
+                .help(format!(
+                    "sizes go in steps of {} MiB: try {} or {}",
+                    mem.step,
+                    below,
+                    below + mem.step
+                ));
+            out.push(
+                Some(name),
+                format!("memory not a multiple of {} MiB", mem.step),
+                d,
+            );
         }
 
         let kinds: Vec<Option<EventKind>> = if f.events.is_empty() {
@@ -121,9 +176,17 @@ pub fn check(l: &Loaded, r: &Resolved, spec: &ProviderSpec) -> Vec<Finding> {
                 None => "functions reached only through `calls`".to_owned(),
             };
             let d = l
-                .error_at(&out.origin(name, "timeout"), format!("timeout {} of `{name}` is over the limit on {on}", f.timeout))
+                .error_at(
+                    &out.origin(name, "timeout"),
+                    format!(
+                        "timeout {} of `{name}` is over the limit on {on}",
+                        f.timeout
+                    ),
+                )
                 .label(format!("at most {limit} for {what}"))
-                .help(format!("lower `timeout` to {limit} or less, or split the work"));
+                .help(format!(
+                    "lower `timeout` to {limit} or less, or split the work"
+                ));
             out.push(Some(name), format!("timeout {} > {limit}", f.timeout), d);
         }
 
@@ -135,31 +198,53 @@ pub fn check(l: &Loaded, r: &Resolved, spec: &ProviderSpec) -> Vec<Finding> {
         let total: usize = f.env.iter().map(|(k, v)| k.len() + v.stored_len()).sum();
         if total > spec.env.max_bytes {
             let d = l
-                .error_at_key(&format!("{fp}.env"), format!("environment of `{name}` is {total} bytes, over the limit on {on}"))
-                .label(format!("at most {} bytes of keys and values", spec.env.max_bytes))
+                .error_at_key(
+                    &format!("{fp}.env"),
+                    format!("environment of `{name}` is {total} bytes, over the limit on {on}"),
+                )
+                .label(format!(
+                    "at most {} bytes of keys and values",
+                    spec.env.max_bytes
+                ))
                 .help("move large values to a file in the package or to a secret");
-            out.push(Some(name), format!("env {total} B > {} B", spec.env.max_bytes), d);
+            out.push(
+                Some(name),
+                format!("env {total} B > {} B", spec.env.max_bytes),
+                d,
+            );
         }
-        for (key, value) in &f.env {
+        for key in f.env.keys() {
             let kp = if l.spans.key(&format!("{fp}.env.{key}")).is_some() {
                 format!("{fp}.env.{key}")
             } else {
                 format!("defaults.env.{key}")
             };
             let reserved = spec.env.reserved_keys.iter().any(|k| k == key)
-                || spec.env.reserved_prefixes.iter().any(|p| key.starts_with(p.as_str()));
+                || spec
+                    .env
+                    .reserved_prefixes
+                    .iter()
+                    .any(|p| key.starts_with(p.as_str()));
             if reserved {
                 let d = l
-                    .error_at_key(&kp, format!("environment variable `{key}` is reserved on {on}"))
+                    .error_at_key(
+                        &kp,
+                        format!("environment variable `{key}` is reserved on {on}"),
+                    )
                     .help("rename it; the platform sets or forbids this name");
                 out.push(Some(name), format!("env `{key}` reserved"), d);
-            } else if key_re.as_ref().is_some_and(|re| !re.is_match(key)) {
+            } else if crate::validate::service::is_env_key(key)
+                && key_re.as_ref().is_some_and(|re| !re.is_match(key))
+            {
                 let d = l
-                    .error_at_key(&kp, format!("environment variable name `{key}` is not allowed on {on}"))
-                    .label(format!("must match `{}`", spec.env.key_pattern));
+                    .error_at_key(
+                        &kp,
+                        format!("environment variable name `{key}` is not allowed on {on}"),
+                    )
+                    .label(format!("must match `{}`", spec.env.key_pattern))
+                    .help("use letters, digits and `_`, starting with a letter, e.g. `API_KEY`");
                 out.push(Some(name), format!("env `{key}` name"), d);
             }
-            let _ = value;
         }
 
         for (i, event) in f.events.iter().enumerate() {
@@ -176,8 +261,13 @@ pub fn check(l: &Loaded, r: &Resolved, spec: &ProviderSpec) -> Vec<Finding> {
         for other in ProviderKind::ALL {
             if m.escape_hatch(other).is_some() && other != spec.provider {
                 let d = l
-                    .warning_at_key(&format!("{fp}.{other}"), format!("`{name}` has `{other}` settings, which do not apply on {on}"))
-                    .help("provider settings are not portable; the function runs there without them");
+                    .warning_at_key(
+                        &format!("{fp}.{other}"),
+                        format!("`{name}` has `{other}` settings, which do not apply on {on}"),
+                    )
+                    .help(
+                        "provider settings are not portable; the function runs there without them",
+                    );
                 out.push(Some(name), format!("{other} settings ignored"), d);
             }
         }
@@ -187,6 +277,13 @@ pub fn check(l: &Loaded, r: &Resolved, spec: &ProviderSpec) -> Vec<Finding> {
 
 fn check_name(out: &mut Out, function: Option<&str>, rendered: &str, re: Option<&Regex>) {
     let spec = out.spec;
+    // A name that breaks nubo's own rule is already reported once.
+    let own_ok = crate::validate::service::is_name(&out.r.service, 40)
+        && crate::validate::service::is_name(&out.r.target, 20)
+        && function.is_none_or(|f| crate::validate::service::is_name(f, 40));
+    if !own_ok {
+        return;
+    }
     let too_long = rendered.chars().count() > spec.names.max_length;
     let bad = re.is_some_and(|re| !re.is_match(rendered));
     if !too_long && !bad {
@@ -197,7 +294,11 @@ fn check_name(out: &mut Out, function: Option<&str>, rendered: &str, re: Option<
         None => format!("targets.{}", out.r.target),
     };
     let what = if too_long {
-        format!("{} characters, at most {}", rendered.chars().count(), spec.names.max_length)
+        format!(
+            "{} characters, at most {}",
+            rendered.chars().count(),
+            spec.names.max_length
+        )
     } else {
         "not allowed".to_owned()
     };
@@ -206,8 +307,22 @@ fn check_name(out: &mut Out, function: Option<&str>, rendered: &str, re: Option<
         .l
         .error_at_key(&path, format!("name `{rendered}` is not valid on {on}"))
         .label(what)
-        .note(format!("{} names {} `{}`; the rule: {}", spec.provider, if function.is_some() { "each function" } else { "the app" }, spec.names.format, spec.names.rule))
-        .help("shorten the service, target or function name");
+        .note(format!(
+            "{} names {} `{}`; the rule: {}",
+            spec.provider,
+            if function.is_some() {
+                "each function"
+            } else {
+                "the app"
+            },
+            spec.names.format,
+            spec.names.rule
+        ))
+        .help(if too_long {
+            "shorten the service, target or function name"
+        } else {
+            "rename the service, target or function to fit the rule"
+        });
     let short = if too_long {
         format!("name over {} chars", spec.names.max_length)
     } else {
@@ -222,7 +337,10 @@ fn check_event(out: &mut Out, name: &str, path: &str, event: &Event) {
     let l = out.l;
     let Some(es) = out.spec.events.get(kind) else {
         let d = l
-            .error_at_key(&format!("{path}.{kind}"), format!("{kind} events are not available on {on}"))
+            .error_at_key(
+                &format!("{path}.{kind}"),
+                format!("{kind} events are not available on {on}"),
+            )
             .label("unsupported trigger");
         out.push(Some(name), format!("no {kind} events"), d);
         return;
@@ -231,24 +349,48 @@ fn check_event(out: &mut Out, name: &str, path: &str, event: &Event) {
         Event::Queue(q) => {
             if let Some(max) = es.batch_max.filter(|max| q.batch > *max) {
                 let d = l
-                    .warning_at(&format!("{path}.queue.batch"), format!("{on} hands at most {max} message(s) to one invocation; `batch: {}` acts as {max}", q.batch))
-                    .note(format!("queues there are {}", es.via));
+                    .warning_at(
+                        &format!("{path}.queue.batch"),
+                        format!(
+                            "{on} hands {} to one invocation; `batch: {}` acts as {max}",
+                            if max == 1 {
+                                "one message".to_owned()
+                            } else {
+                                format!("at most {max} messages")
+                            },
+                            q.batch
+                        ),
+                    )
+                    .note(format!("queues there are implemented by {}", es.via));
                 out.push(Some(name), format!("batch capped at {max}"), d);
             }
         }
         Event::Schedule(s) => {
             if s.cron.is_some() && es.cron == Some(false) {
-                let d = l.error_at(&format!("{path}.schedule.cron"), format!("cron schedules are not available on {on}"));
+                let d = l.error_at(
+                    &format!("{path}.schedule.cron"),
+                    format!("cron schedules are not available on {on}"),
+                );
                 out.push(Some(name), "no cron", d);
             }
             if let Some(every) = s.every {
                 if es.every == Some(false) {
-                    let d = l.error_at(&format!("{path}.schedule.every"), format!("`every` schedules are not available on {on}"));
+                    let d = l.error_at(
+                        &format!("{path}.schedule.every"),
+                        format!("`every` schedules are not available on {on}"),
+                    );
                     out.push(Some(name), "no `every`", d);
                 } else if let Some(min) = es.min_interval.filter(|min| every < *min) {
                     let d = l
-                        .error_at(&format!("{path}.schedule.every"), format!("`every: {every}` is more often than {on} allows"))
-                        .label(format!("at least {min}"));
+                        .error_at(
+                            &format!("{path}.schedule.every"),
+                            format!("`every: {every}` is more often than {on} allows"),
+                        )
+                        .label(format!("at least {min}"))
+                        .help(format!(
+                            "{} fires at most once every {min}: use `every: {min}` or more",
+                            es.via
+                        ));
                     out.push(Some(name), format!("every < {min}"), d);
                 }
             }
@@ -259,9 +401,16 @@ fn check_event(out: &mut Out, name: &str, path: &str, event: &Event) {
             {
                 let d = l.error_at(
                     &format!("{path}.storage.on"),
-                    format!("storage `{}` events are not available on {on}", s.on.as_str()),
+                    format!(
+                        "storage `{}` events are not available on {on}",
+                        s.on.as_str()
+                    ),
                 );
-                out.push(Some(name), format!("no storage {} events", s.on.as_str()), d);
+                out.push(
+                    Some(name),
+                    format!("no storage {} events", s.on.as_str()),
+                    d,
+                );
             }
         }
         Event::Http(_) => {}
@@ -273,9 +422,13 @@ fn check_settings(out: &mut Out) {
     let r = out.r;
     let spec = out.spec;
     let tp = format!("targets.{}", r.target);
-    let on = out.on();
     for (key, set) in r.settings.settings() {
-        let known = spec.target.required.iter().chain(&spec.target.optional).any(|k| k == key);
+        let known = spec
+            .target
+            .required
+            .iter()
+            .chain(&spec.target.optional)
+            .any(|k| k == key);
         if set && !known {
             let allowed: Vec<&str> = spec
                 .target
@@ -285,17 +438,30 @@ fn check_settings(out: &mut Out) {
                 .map(String::as_str)
                 .collect();
             let d = l
-                .error_at_key(&format!("{tp}.{key}"), format!("`{key}` is not a setting of a {} target", spec.provider))
-                .help(format!("a {} target takes {}", spec.provider, one_of(&allowed)));
+                .error_at_key(
+                    &format!("{tp}.{key}"),
+                    format!("`{key}` is not a setting of {}", out.a_target()),
+                )
+                .help(format!("{} takes {}", out.a_target(), one_of(&allowed)));
             out.push(None, format!("`{key}` not a {} setting", spec.provider), d);
         }
     }
     for key in &spec.target.required {
         let set = r.settings.settings().iter().any(|(k, s)| k == key && *s);
         if !set {
+            let required: Vec<String> = spec
+                .target
+                .required
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect();
             let d = l
                 .error_at_key(&tp, format!("target `{}` needs `{key}`", r.target))
-                .help(format!("a {} target takes {}", spec.provider, one_of(&spec.target.required.iter().map(String::as_str).collect::<Vec<_>>())));
+                .help(format!(
+                    "{} needs {}",
+                    out.a_target(),
+                    required.join(" and ")
+                ));
             out.push(None, format!("missing `{key}`"), d);
         }
     }
@@ -308,8 +474,14 @@ fn check_settings(out: &mut Out) {
         && !spec.regions.iter().any(|x| x == value)
     {
         let d = l
-            .error_at(&format!("{tp}.{key}"), format!("unknown {} {key} `{value}`", spec.provider))
-            .maybe_help(did_you_mean(value, spec.regions.iter().map(String::as_str)).map(|s| format!("did you mean `{s}`?")));
+            .error_at(
+                &format!("{tp}.{key}"),
+                format!("unknown {} {key} `{value}`", spec.provider),
+            )
+            .maybe_help(
+                did_you_mean(value, spec.regions.iter().map(String::as_str))
+                    .map(|s| format!("did you mean `{s}`?")),
+            );
         out.push(None, format!("unknown {key}"), d);
     }
     if spec.provider == ProviderKind::Azure
@@ -317,8 +489,12 @@ fn check_settings(out: &mut Out) {
         && !is_uuid(sub)
     {
         let d = l
-            .error_at(&format!("{tp}.subscription"), format!("subscription `{sub}` is not a subscription id"))
-            .label("expected a UUID like 00000000-0000-0000-0000-000000000000");
+            .error_at(
+                &format!("{tp}.subscription"),
+                format!("subscription `{sub}` is not a subscription id"),
+            )
+            .label("expected a UUID like 00000000-0000-0000-0000-000000000000")
+            .help("`az account show --query id` prints it");
         out.push(None, "bad subscription id", d);
     }
     if spec.provider == ProviderKind::Gcp
@@ -326,11 +502,13 @@ fn check_settings(out: &mut Out) {
         && !is_gcp_project(project)
     {
         let d = l
-            .error_at(&format!("{tp}.project"), format!("`{project}` is not a Google Cloud project id"))
+            .error_at(
+                &format!("{tp}.project"),
+                format!("`{project}` is not a Google Cloud project id"),
+            )
             .label("6 to 30 lowercase letters, digits or hyphens, starting with a letter");
         out.push(None, "bad project id", d);
     }
-    let _ = on;
 }
 
 fn is_uuid(s: &str) -> bool {
@@ -346,14 +524,6 @@ fn is_gcp_project(s: &str) -> bool {
     (6..=30).contains(&s.len())
         && s.starts_with(|c: char| c.is_ascii_lowercase())
         && !s.ends_with('-')
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-}
-
-#[allow(dead_code)]
-fn secret_count(r: &Resolved) -> usize {
-    r.functions
-        .values()
-        .flat_map(|f| f.env.values())
-        .filter(|v| matches!(v, EnvValue::Secret(_)))
-        .count()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }

@@ -33,6 +33,10 @@ pub trait Environment {
 pub struct ProcessEnv;
 
 impl Environment for ProcessEnv {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the one sanctioned read of the process environment"
+    )]
     fn var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
     }

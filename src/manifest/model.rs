@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// A nubo service: functions, where they deploy and how releases move.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "nubo.yaml", extend("$id" = "https://nubo.dev/schemas/nubo.schema.json"))]
+#[schemars(title = "nubo.yaml")]
 pub struct Manifest {
     /// Manifest format version. This nubo reads format `1`.
     #[schemars(range(min = 1, max = 1))]

@@ -373,3 +373,15 @@ fn hostile_inputs_are_refused_with_a_clear_error() {
         );
     }
 }
+
+#[test]
+fn shop_validate_output_snapshot() {
+    let out = run(nubo()
+        .current_dir(repo().join("examples/shop"))
+        .args(["validate", "--all-targets"]));
+    assert_eq!(out.code, 0);
+    insta::assert_snapshot!(format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        out.code, out.stdout, out.stderr
+    ));
+}

@@ -151,6 +151,10 @@ pub struct EventSpec {
     pub min_interval: Option<Duration>,
     #[serde(default)]
     pub on: Option<Vec<StorageOn>>,
+    /// Where the cloud has no rate syntax, `every` is rendered as a cron
+    /// expression of this granularity (`1m` for unix cron, `1s` for NCRONTAB).
+    #[serde(default)]
+    pub every_as_cron: Option<Duration>,
 }
 
 const SOURCES: [(ProviderKind, &str); 4] = [
@@ -167,6 +171,22 @@ const SOURCES: [(ProviderKind, &str); 4] = [
 ];
 
 /// Decode one spec file's text; errors are `file:line:column: message`.
+/// Whether `every` maps exactly onto a cron expression of `granularity`: a
+/// whole number of units that divides the next larger unit evenly, or a day.
+pub fn every_fits_cron(every: Duration, granularity: Duration) -> bool {
+    let ms = every.as_millis();
+    let g = granularity.as_millis().max(1);
+    if ms % g != 0 {
+        return false;
+    }
+    let (second, minute, hour, day) = (1_000, 60_000, 3_600_000, 86_400_000);
+    let fits = |unit: u128, next: u128| ms % unit == 0 && ms <= next && next % ms == 0;
+    (g <= second && ms < minute && fits(second, minute))
+        || (ms < hour && fits(minute, hour))
+        || (ms < day && fits(hour, day))
+        || ms == day
+}
+
 pub fn parse(name: &str, text: &str) -> Result<ProviderSpec, Vec<String>> {
     let root = yaml::parse(text)
         .map_err(|e| {
@@ -215,6 +235,19 @@ pub fn get(provider: ProviderKind) -> &'static ProviderSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_as_cron() {
+        let d = |s: &str| s.parse::<Duration>().unwrap();
+        for ok in ["1m", "5m", "15m", "30m", "1h", "2h", "6h", "12h", "24h"] {
+            assert!(every_fits_cron(d(ok), d("1m")), "{ok}");
+        }
+        for bad in ["7m", "90m", "5h", "2h30m", "30s", "48h"] {
+            assert!(!every_fits_cron(d(bad), d("1m")), "{bad}");
+        }
+        assert!(every_fits_cron(d("30s"), d("1s")));
+        assert!(!every_fits_cron(d("7s"), d("1s")));
+    }
 
     #[test]
     fn every_builtin_spec_decodes_and_is_consistent() {

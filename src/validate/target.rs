@@ -380,6 +380,16 @@ fn check_event(out: &mut Out, name: &str, path: &str, event: &Event) {
                         format!("`every` schedules are not available on {on}"),
                     );
                     out.push(Some(name), "no `every`", d);
+                } else if let Some(g) = es
+                    .every_as_cron
+                    .filter(|g| !crate::provider::spec::every_fits_cron(every, *g))
+                {
+                    let d = l
+                        .error_at(&format!("{path}.schedule.every"), format!("`every: {every}` cannot be run as written on {on}"))
+                        .label("no cron expression fires exactly this often")
+                        .note(format!("{} has no interval syntax; nubo writes `every` as cron with {g} granularity", es.via))
+                        .help("use an interval that divides an hour or a day evenly (5m, 15m, 30m, 1h, 6h, 12h, 24h), or write `cron:`");
+                    out.push(Some(name), format!("every {every} not cron-able"), d);
                 } else if let Some(min) = es.min_interval.filter(|min| every < *min) {
                     let d = l
                         .error_at(

@@ -82,7 +82,7 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
                 plural(m.functions.len()),
                 names.join(", "),
                 if warnings > 0 {
-                    format!(" ({warnings} warning{})", plural(warnings))
+                    format!("; {warnings} warning{}", plural(warnings))
                 } else {
                     String::new()
                 }

@@ -352,7 +352,7 @@ fn check_event(out: &mut Out, name: &str, path: &str, event: &Event) {
                     .warning_at(
                         &format!("{path}.queue.batch"),
                         format!(
-                            "{on} hands {} to one invocation; `batch: {}` acts as {max}",
+                            "on {on}, each invocation gets {}; `batch: {}` acts as {max}",
                             if max == 1 {
                                 "one message".to_owned()
                             } else {
@@ -361,7 +361,7 @@ fn check_event(out: &mut Out, name: &str, path: &str, event: &Event) {
                             q.batch
                         ),
                     )
-                    .note(format!("queues there are implemented by {}", es.via));
+                    .note(format!("{} queues use {}", out.spec.provider, es.via));
                 out.push(Some(name), format!("batch capped at {max}"), d);
             }
         }

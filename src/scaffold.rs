@@ -66,10 +66,7 @@ pub fn service_name_for(dir: &Path) -> Option<String> {
 pub fn create(dir: &Path, template: &str, service: &str) -> Result<Vec<PathBuf>, ScaffoldError> {
     let Some(root) = TEMPLATES.get_dir(template) else {
         let names = templates();
-        let help = match crate::suggest::did_you_mean(template, names.iter().copied()) {
-            Some(s) => format!("did you mean `{s}`?"),
-            None => format!("the templates are {}", crate::manifest::de::one_of(&names)),
-        };
+        let help = crate::suggest::help_or(template, &names, "the templates are");
         return Err(ScaffoldError::UnknownTemplate {
             name: template.to_owned(),
             help,

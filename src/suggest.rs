@@ -26,6 +26,31 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
+/// "did you mean `x`?" when one candidate is close to `word`.
+pub fn help(word: &str, candidates: &[&str]) -> Option<String> {
+    did_you_mean(word, candidates.iter().copied()).map(|s| format!("did you mean `{s}`?"))
+}
+
+/// [`help`], else `{lead} `a`, `b` or `c``: every candidate, for a word not near any.
+pub fn help_or(word: &str, candidates: &[&str], lead: &str) -> String {
+    help(word, candidates).unwrap_or_else(|| format!("{lead} {}", one_of(candidates)))
+}
+
+/// "`a`, `b` or `c`"
+pub fn one_of(words: &[&str]) -> String {
+    match words {
+        [] => "nothing".to_owned(),
+        [one] => format!("`{one}`"),
+        [init @ .., last] => format!(
+            "{} or `{last}`",
+            init.iter()
+                .map(|w| format!("`{w}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::did_you_mean;

@@ -14,7 +14,7 @@ use std::fmt;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
 
 use super::yaml::{self, Node, Span, Style, Value};
-use crate::suggest::did_you_mean;
+use crate::suggest::{help_or, one_of};
 
 /// One step of a path into the document.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -144,29 +144,14 @@ impl de::Error for Error {
             "unknown value `{variant}`, expected {}",
             one_of(expected)
         ));
-        match did_you_mean(variant, expected.iter().copied()) {
-            Some(s) => e.help(format!("did you mean `{s}`?")),
+        match crate::suggest::help(variant, expected) {
+            Some(h) => e.help(h),
             None => e,
         }
     }
 
     fn invalid_type(unexp: de::Unexpected, exp: &dyn de::Expected) -> Self {
         Error::new(format!("expected {exp}, found {unexp}"))
-    }
-}
-
-/// "`a`, `b` or `c`"
-pub fn one_of(words: &[&str]) -> String {
-    match words {
-        [] => "nothing".to_owned(),
-        [one] => format!("`{one}`"),
-        [init @ .., last] => format!(
-            "{} or `{last}`",
-            init.iter()
-                .map(|w| format!("`{w}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
     }
 }
 
@@ -609,10 +594,7 @@ impl<'de> de::Deserializer<'de> for De<'_> {
             e.span = Some(k.span);
             e.path = Some(self.path.key(key));
             e.label = Some("unknown key".to_owned());
-            e.help = Some(match did_you_mean(key, fields.iter().copied()) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("expected {}", one_of(fields)),
-            });
+            e.help = Some(help_or(key, fields, "expected"));
             self.ctx.errors.borrow_mut().push(e);
         }
         visitor

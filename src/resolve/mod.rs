@@ -246,10 +246,7 @@ pub fn resolve(
     let m = &loaded.manifest;
     let Some(t) = m.targets.get(target) else {
         let names: Vec<&str> = m.targets.keys().map(String::as_str).collect();
-        let help = crate::suggest::did_you_mean(target, names.iter().copied()).map_or_else(
-            || format!("the targets are {}", crate::manifest::de::one_of(&names)),
-            |s| format!("did you mean `{s}`?"),
-        );
+        let help = crate::suggest::help_or(target, &names, "the targets are");
         return Err(vec![
             loaded
                 .error_at_key("targets", format!("no target named `{target}`"))
@@ -286,7 +283,7 @@ pub fn resolve(
                         .error_at_key(&fp, format!("function `{name}` has no runtime"))
                         .help(format!(
                             "set `runtime:` on the function or in `defaults:`; one of {}",
-                            crate::manifest::de::one_of(&Runtime::ALL.map(Runtime::as_str))
+                            crate::suggest::one_of(&Runtime::ALL.map(Runtime::as_str))
                         )),
                 );
                 continue;

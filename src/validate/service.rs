@@ -5,10 +5,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::diag::Diagnostic;
-use crate::manifest::de::one_of;
 use crate::manifest::{Event, HttpMethod, Language, Loaded, Runtime, Strategy};
 use crate::resolve::split_handler;
-use crate::suggest::did_you_mean;
+use crate::suggest::help_or;
 
 /// The name rule for services, targets and functions: portable to every cloud.
 pub fn is_name(s: &str, max: usize) -> bool {
@@ -103,10 +102,7 @@ pub fn check(l: &Loaded) -> Vec<Diagnostic> {
                         format!("function `{name}` calls `{callee}`, which does not exist"),
                     )
                     .label("no such function")
-                    .help(match did_you_mean(callee, names.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("the functions are {}", one_of(&names)),
-                    }),
+                    .help(help_or(callee, &names, "the functions are")),
                 );
             } else if f.calls[..i].contains(callee) {
                 out.push(l.warning_at(&cp, format!("`{callee}` is listed twice in `calls`")));
@@ -479,10 +475,7 @@ fn check_release(l: &Loaded, names: &[&str], out: &mut Vec<Diagnostic>) {
                     format!("check invokes `{}`, which does not exist", check.invoke),
                 )
                 .label("no such function")
-                .maybe_help(
-                    did_you_mean(&check.invoke, names.iter().copied())
-                        .map(|s| format!("did you mean `{s}`?")),
-                ),
+                .maybe_help(crate::suggest::help(&check.invoke, names)),
             );
             continue;
         };
@@ -496,10 +489,11 @@ fn check_release(l: &Loaded, names: &[&str], out: &mut Vec<Diagnostic>) {
                             &format!("{p}.with.{key}"),
                             format!("unknown request field `{key}`"),
                         )
-                        .help(match did_you_mean(key, REQUEST) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => format!("an HTTP check sends {}", one_of(&REQUEST)),
-                        }),
+                        .help(help_or(
+                            key,
+                            &REQUEST,
+                            "an HTTP check sends",
+                        )),
                     );
                 }
             }

@@ -5,11 +5,10 @@
 use regex::Regex;
 
 use crate::diag::Diagnostic;
-use crate::manifest::de::one_of;
 use crate::manifest::{Event, EventKind, HandlerStyle, Loaded, ProviderKind};
 use crate::provider::spec::ProviderSpec;
 use crate::resolve::Resolved;
-use crate::suggest::did_you_mean;
+use crate::suggest::one_of;
 
 /// A finding, and the function it concerns (`None`: the whole target).
 pub struct Finding {
@@ -488,10 +487,10 @@ fn check_settings(out: &mut Out) {
                 &format!("{tp}.{key}"),
                 format!("unknown {} {key} `{value}`", spec.provider),
             )
-            .maybe_help(
-                did_you_mean(value, spec.regions.iter().map(String::as_str))
-                    .map(|s| format!("did you mean `{s}`?")),
-            );
+            .maybe_help(crate::suggest::help(
+                value,
+                &spec.regions.iter().map(String::as_str).collect::<Vec<_>>(),
+            ));
         out.push(None, format!("unknown {key}"), d);
     }
     if spec.provider == ProviderKind::Azure

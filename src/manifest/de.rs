@@ -24,6 +24,10 @@ pub enum Seg {
 }
 
 /// A path into the document, shown as `functions.checkout.events[0]`.
+///
+/// Keys are joined with `.` as they are, so later phases can build the same
+/// string with `format!` to look up a span; a key that itself holds a dot is
+/// shown unquoted, a small price for one spelling of every path.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Path(pub Vec<Seg>);
 
@@ -47,9 +51,6 @@ impl fmt::Display for Path {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, seg) in self.0.iter().enumerate() {
             match seg {
-                Seg::Key(k) if k.contains('.') || k.is_empty() => {
-                    write!(f, "{}\"{k}\"", if i > 0 { "." } else { "" })?
-                }
                 Seg::Key(k) if i == 0 => write!(f, "{k}")?,
                 Seg::Key(k) => write!(f, ".{k}")?,
                 Seg::Index(n) => write!(f, "[{n}]")?,
@@ -194,7 +195,8 @@ const MAX_ERRORS: usize = 100;
 /// Decode `root` as `T`, collecting every error. On success also returns the
 /// spans of every key and value, for the later phases' diagnostics.
 pub fn from_node<T: DeserializeOwned>(root: &Node) -> Result<(T, SpanMap), Vec<Error>> {
-    let mut tree = root.clone();
+    // Decode the document as it is; copy it only to cut out a bad value.
+    let mut tree = std::borrow::Cow::Borrowed(root);
     let mut reported: Vec<Error> = Vec::new();
     let mut removed: Vec<Path> = Vec::new();
     loop {
@@ -237,7 +239,8 @@ pub fn from_node<T: DeserializeOwned>(root: &Node) -> Result<(T, SpanMap), Vec<E
                 if !echo && !reported.contains(&e) {
                     reported.push(e);
                 }
-                if path.is_root() || reported.len() >= MAX_ERRORS || !remove(&mut tree, &path.0) {
+                if path.is_root() || reported.len() >= MAX_ERRORS || !remove(tree.to_mut(), &path.0)
+                {
                     return Err(reported);
                 }
                 removed.push(path);
@@ -546,7 +549,7 @@ impl<'de> de::Deserializer<'de> for De<'_> {
         match &self.node.value {
             Value::Map(entries) => visitor
                 .visit_map(MapAccess {
-                    entries: entries.iter(),
+                    entries: entries.iter().map(|(k, v)| (k, v)),
                     value: None,
                     path: &self.path,
                     ctx: self.ctx,
@@ -555,7 +558,7 @@ impl<'de> de::Deserializer<'de> for De<'_> {
             // An empty `env:` is an empty mapping.
             _ if self.node.is_null() => visitor
                 .visit_map(MapAccess {
-                    entries: [].iter(),
+                    entries: std::iter::empty(),
                     value: None,
                     path: &self.path,
                     ctx: self.ctx,
@@ -582,7 +585,7 @@ impl<'de> de::Deserializer<'de> for De<'_> {
         for (k, v) in entries {
             let key = k.as_str().unwrap_or_default();
             if fields.contains(&key) {
-                known.push((k.clone(), v.clone()));
+                known.push((k, v));
                 continue;
             }
             let place = if self.path.is_root() {
@@ -599,7 +602,7 @@ impl<'de> de::Deserializer<'de> for De<'_> {
         }
         visitor
             .visit_map(MapAccess {
-                entries: known.iter(),
+                entries: known.into_iter(),
                 value: None,
                 path: &self.path,
                 ctx: self.ctx,
@@ -700,7 +703,7 @@ struct MapAccess<'a, I> {
     ctx: &'a Ctx,
 }
 
-impl<'de, 'a, I: Iterator<Item = &'a (Node, Node)>> de::MapAccess<'de> for MapAccess<'a, I> {
+impl<'de, 'a, I: Iterator<Item = (&'a Node, &'a Node)>> de::MapAccess<'de> for MapAccess<'a, I> {
     type Error = Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(

@@ -147,7 +147,7 @@ impl Ctx {
     }
 }
 
-fn summary(path: &Path, diags: &[Diagnostic]) -> String {
+pub(crate) fn summary(path: &Path, diags: &[Diagnostic]) -> String {
     let errors = diags.iter().filter(|d| d.is_error()).count();
     format!(
         "`{}` has {errors} error{}",

@@ -17,7 +17,15 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
-    let loaded = ctx.load()?;
+    // Unknown keys do not stop the other checks: report everything in one run.
+    let lenient = crate::manifest::load_lenient(&ctx.global.file);
+    let Some(loaded) = lenient.loaded else {
+        ctx.report(&lenient.diagnostics);
+        return Err(Failure::Invalid(super::summary(
+            &ctx.global.file,
+            &lenient.diagnostics,
+        )));
+    };
     let m = &loaded.manifest;
     let targets: Vec<String> = match &ctx.global.target {
         Some(t) if !m.targets.contains_key(t) => {
@@ -33,7 +41,8 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
         Some(t) => vec![t.clone()],
         None => m.targets.keys().cloned().collect(),
     };
-    let outcome = validate::validate(&loaded, &targets, &ProcessEnv);
+    let mut outcome = validate::validate(&loaded, &targets, &ProcessEnv);
+    outcome.merge(lenient.diagnostics);
     ctx.report(&outcome.diagnostics);
 
     let table = args.all_targets || targets.len() > 1;

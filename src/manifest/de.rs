@@ -192,9 +192,26 @@ fn hint_for(key: &str) -> Option<&'static str> {
 /// Most errors one document reports before giving up.
 const MAX_ERRORS: usize = 100;
 
-/// Decode `root` as `T`, collecting every error. On success also returns the
-/// spans of every key and value, for the later phases' diagnostics.
+/// The outcome of decoding a document.
+pub struct Decoded<T> {
+    /// The value and the spans of every key and value in it; present when
+    /// every value decoded, though unknown keys may have been skipped.
+    pub value: Option<(T, SpanMap)>,
+    /// Every problem found: when `value` is present, only unknown keys.
+    pub errors: Vec<Error>,
+}
+
+/// Decode `root` as `T`, strictly: any error, unknown keys included, fails.
 pub fn from_node<T: DeserializeOwned>(root: &Node) -> Result<(T, SpanMap), Vec<Error>> {
+    let decoded = decode(root);
+    match decoded.value {
+        Some(value) if decoded.errors.is_empty() => Ok(value),
+        _ => Err(decoded.errors),
+    }
+}
+
+/// Decode `root` as `T`, collecting every error.
+pub fn decode<T: DeserializeOwned>(root: &Node) -> Decoded<T> {
     // Decode the document as it is; copy it only to cut out a bad value.
     let mut tree = std::borrow::Cow::Borrowed(root);
     let mut reported: Vec<Error> = Vec::new();
@@ -212,8 +229,12 @@ pub fn from_node<T: DeserializeOwned>(root: &Node) -> Result<(T, SpanMap), Vec<E
             }
         }
         match result {
-            Ok(value) if reported.is_empty() => return Ok((value, ctx.spans.into_inner())),
-            Ok(_) => return Err(reported),
+            Ok(value) => {
+                return Decoded {
+                    value: removed.is_empty().then(|| (value, ctx.spans.into_inner())),
+                    errors: reported,
+                };
+            }
             Err(mut e) => {
                 let path = e.path.clone().unwrap_or_default();
                 if let Some(field) = e.missing {
@@ -241,7 +262,10 @@ pub fn from_node<T: DeserializeOwned>(root: &Node) -> Result<(T, SpanMap), Vec<E
                 }
                 if path.is_root() || reported.len() >= MAX_ERRORS || !remove(tree.to_mut(), &path.0)
                 {
-                    return Err(reported);
+                    return Decoded {
+                        value: None,
+                        errors: reported,
+                    };
                 }
                 removed.push(path);
             }

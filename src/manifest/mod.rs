@@ -55,8 +55,37 @@ impl Loaded {
     }
 }
 
-/// Read and decode the manifest at `path`.
+/// Read and decode the manifest at `path`; any problem fails.
 pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
+    strict(load_lenient(path))
+}
+
+/// The manifest as far as it could be read, and every problem found.
+///
+/// `loaded` is present when the only problems are unknown keys: the typed
+/// model is then exact, so `validate` can go on to report the service's
+/// other mistakes in the same run. Every other caller wants [`load`].
+pub struct Lenient {
+    pub loaded: Option<Loaded>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+fn strict(l: Lenient) -> Result<Loaded, Vec<Diagnostic>> {
+    match l.loaded {
+        Some(loaded) if l.diagnostics.is_empty() => Ok(loaded),
+        _ => Err(l.diagnostics),
+    }
+}
+
+fn failed(diagnostics: Vec<Diagnostic>) -> Lenient {
+    Lenient {
+        loaded: None,
+        diagnostics,
+    }
+}
+
+/// Read and decode the manifest at `path`, keeping what could be read.
+pub fn load_lenient(path: &Path) -> Lenient {
     let bytes = match read_capped(path) {
         Ok(b) => b,
         Err(e) => {
@@ -70,7 +99,7 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
                     "run `nubo init` to create a service here, or point at one with `-f PATH`",
                 );
             }
-            return Err(vec![d]);
+            return failed(vec![d]);
         }
     };
     let text = match String::from_utf8(bytes) {
@@ -83,7 +112,7 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
             let col = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count());
             let source = Source::new(path, prefix.into_owned());
             let at = yaml::Span::point(yaml::Pos { line, col });
-            return Err(vec![
+            return failed(vec![
                 Diagnostic::error("the file is not valid UTF-8")
                     .at(&source, Some(at))
                     .help("save the manifest as UTF-8"),
@@ -95,7 +124,7 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
         .map(Path::to_path_buf)
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
-    load_str(path, text, dir)
+    decode_str(path, text, dir)
 }
 
 fn io_reason(e: &std::io::Error) -> String {
@@ -121,11 +150,16 @@ fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
 
 /// Decode manifest text; `name` is shown in diagnostics, `dir` anchors handler paths.
 pub fn load_str(name: &Path, text: String, dir: PathBuf) -> Result<Loaded, Vec<Diagnostic>> {
+    strict(decode_str(name, text, dir))
+}
+
+/// [`load_str`], keeping what could be read (see [`Lenient`]).
+pub fn decode_str(name: &Path, text: String, dir: PathBuf) -> Lenient {
     let source = Source::new(name, text);
     let root = match yaml::parse(&source.text) {
         Ok(Some(root)) => root,
         Ok(None) => {
-            return Err(vec![
+            return failed(vec![
                 Diagnostic::error("the manifest is empty")
                     .at(&source, Some(yaml::Span::point(yaml::Pos { line: 1, col: 0 })))
                     .help("a manifest starts with `nubo: 1`, `service:`, `targets:` and `functions:`; `nubo init` writes one"),
@@ -139,28 +173,31 @@ pub fn load_str(name: &Path, text: String, dir: PathBuf) -> Result<Loaded, Vec<D
                 Some(l) => d.label(l),
                 None => d,
             };
-            return Err(vec![d]);
+            return failed(vec![d]);
         }
     };
-    match de::from_node::<Manifest>(&root) {
-        Ok((manifest, spans)) => Ok(Loaded {
+    let decoded = de::decode::<Manifest>(&root);
+    let diagnostics = decoded
+        .errors
+        .into_iter()
+        .map(|e| {
+            let d = Diagnostic::error(e.message)
+                .at(&source, e.span)
+                .maybe_help(e.help);
+            match e.label {
+                Some(l) => d.label(l),
+                None => d,
+            }
+        })
+        .collect();
+    Lenient {
+        loaded: decoded.value.map(|(manifest, spans)| Loaded {
             manifest,
             spans,
             source,
             dir,
         }),
-        Err(errors) => Err(errors
-            .into_iter()
-            .map(|e| {
-                let d = Diagnostic::error(e.message)
-                    .at(&source, e.span)
-                    .maybe_help(e.help);
-                match e.label {
-                    Some(l) => d.label(l),
-                    None => d,
-                }
-            })
-            .collect()),
+        diagnostics,
     }
 }
 

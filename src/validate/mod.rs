@@ -63,6 +63,13 @@ impl Outcome {
     pub fn warnings(&self) -> usize {
         self.diagnostics.len() - self.errors()
     }
+
+    /// Add diagnostics found before validation (unknown keys), in file order.
+    pub fn merge(&mut self, earlier: Vec<Diagnostic>) {
+        let mut all = std::mem::take(&mut self.diagnostics);
+        all.extend(earlier);
+        self.diagnostics = dedupe(all);
+    }
 }
 
 /// Validate `loaded` for each of `targets` (names declared in the manifest).

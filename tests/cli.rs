@@ -385,3 +385,49 @@ fn shop_validate_output_snapshot() {
         out.code, out.stdout, out.stderr
     ));
 }
+
+#[test]
+fn provider_settings_and_native_handlers_warn_but_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("src")).unwrap();
+    write(
+        tmp.path(),
+        "src/app.js",
+        "exports.handler = async () => ({ status: 200 });\n",
+    );
+    write(
+        tmp.path(),
+        "nubo.yaml",
+        "nubo: 1\nservice: shop\ntargets:\n  dev: { provider: local }\n  prod: { provider: aws, region: eu-west-1 }\nfunctions:\n  api:\n    handler: src/app.handler\n    runtime: nodejs22\n    handler_style: native\n    aws:\n      ReservedConcurrentExecutions: 5\n",
+    );
+    let out = run(nubo().current_dir(tmp.path()).arg("validate"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "warning: `api` has `aws` settings, which do not apply on local (target `dev`)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("uses a native handler"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("dev/api: aws settings ignored"),
+        "{}",
+        out.stdout
+    );
+    // The warnings are data in JSON mode too.
+    let out = run(nubo()
+        .current_dir(tmp.path())
+        .args(["--output", "json", "validate"]));
+    let events = json_lines(&out.stdout);
+    assert_eq!(
+        events.iter().filter(|e| e["severity"] == "warning").count(),
+        2
+    );
+    // One per problem: the native-handler warning is the same on both targets.
+    assert_eq!(events.last().unwrap()["warnings"].as_u64(), Some(2));
+}

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod diag;
 pub mod manifest;
+pub mod package;
 pub mod provider;
 pub mod resolve;
 pub mod scaffold;

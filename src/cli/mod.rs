@@ -140,6 +140,48 @@ impl Ctx {
         })
     }
 
+    /// Load the manifest, validate it for the selected target and resolve it:
+    /// the start of every command that works on a target.
+    pub fn validated(&self) -> Result<(Loaded, crate::resolve::Resolved), Failure> {
+        let loaded = self.load()?;
+        let target = match &self.global.target {
+            Some(t) => t.clone(),
+            None => match loaded.manifest.targets.keys().next() {
+                Some(t) => t.clone(),
+                None => {
+                    return Err(Failure::Invalid(
+                        "the manifest declares no targets".to_owned(),
+                    ));
+                }
+            },
+        };
+        if !loaded.manifest.targets.contains_key(&target) {
+            let d = crate::resolve::resolve(&loaded, &target, &crate::resolve::ProcessEnv)
+                .err()
+                .unwrap_or_default();
+            self.report(&d);
+            return Err(Failure::Invalid(summary(&self.global.file, &d)));
+        }
+        let outcome = crate::validate::validate(
+            &loaded,
+            std::slice::from_ref(&target),
+            &crate::resolve::ProcessEnv,
+        );
+        self.report(&outcome.diagnostics);
+        if outcome.errors() > 0 {
+            return Err(Failure::Invalid(summary(
+                &self.global.file,
+                &outcome.diagnostics,
+            )));
+        }
+        let resolved = outcome
+            .resolved
+            .into_iter()
+            .next()
+            .ok_or_else(|| Failure::Invalid(summary(&self.global.file, &[])))?;
+        Ok((loaded, resolved))
+    }
+
     pub fn report(&self, diags: &[Diagnostic]) {
         for d in diags {
             self.printer.diagnostic(d);

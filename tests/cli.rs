@@ -167,8 +167,7 @@ fn init_unknown_template_suggests() {
 #[test]
 fn commands_of_later_issues_say_so_and_exit_1() {
     for args in [
-        &["package"][..],
-        &["plan"],
+        &["plan"][..],
         &["deploy"],
         &["releases"],
         &["switch", "r1"],

@@ -89,11 +89,12 @@ pub enum PackageError {
 impl PackageError {
     /// Whether the user's input is at fault (exit 2) rather than the machine (exit 1).
     pub fn is_input_error(&self) -> bool {
-        match self {
-            PackageError::Select(SelectError::Io { .. }) | PackageError::Write { .. } => false,
-            PackageError::Zip(ZipError::Read { .. } | ZipError::Write { .. }) => false,
-            _ => true,
-        }
+        !matches!(
+            self,
+            PackageError::Select(SelectError::Io { .. })
+                | PackageError::Write { .. }
+                | PackageError::Zip(ZipError::Read { .. } | ZipError::Write { .. })
+        )
     }
 }
 

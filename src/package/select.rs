@@ -252,6 +252,23 @@ fn globset(
     field: &'static str,
     patterns: &[String],
 ) -> Result<GlobSet, SelectError> {
+    build(function, field, patterns, expand)
+}
+
+/// Globs that match files by their own name only, without the "and
+/// everything below" of a directory pattern.
+fn file_globset(function: &str, patterns: &[String]) -> Result<GlobSet, SelectError> {
+    build(function, "include", patterns, |p| {
+        expand(p).into_iter().take(1).collect()
+    })
+}
+
+fn build(
+    function: &str,
+    field: &'static str,
+    patterns: &[String],
+    expand: impl Fn(&str) -> Vec<String>,
+) -> Result<GlobSet, SelectError> {
     let mut b = GlobSetBuilder::new();
     for pattern in patterns {
         for g in expand(pattern) {
@@ -279,11 +296,7 @@ fn globset(
 /// Whether an include pattern names files specifically (`certs/*.pem`,
 /// `server.key`), rather than everything under a folder (`src/**`).
 fn names_files(pattern: &str) -> bool {
-    let last = pattern
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or("");
+    let last = pattern.rsplit('/').next().unwrap_or("");
     !last.is_empty() && last != "*" && last != "**"
 }
 
@@ -373,7 +386,7 @@ pub fn select<'t>(
         .filter(|p| names_files(p))
         .cloned()
         .collect();
-    let explicit = globset(&f.name, "include", &explicit)?;
+    let explicit = file_globset(&f.name, &explicit)?;
     let excludes = globset(&f.name, "exclude", &exclude)?;
 
     for (rel, target) in &tree.outside_dirs {
@@ -435,7 +448,8 @@ mod tests {
     #[test]
     fn gitignore_style_patterns() {
         assert_eq!(expand("*.md"), vec!["**/*.md", "**/*.md/**"]);
-        assert_eq!(expand("src/"), vec!["src/**"]);
+        assert_eq!(expand("src/"), vec!["**/src/**"]);
+        assert_eq!(expand("/src/"), vec!["src/**"]);
         assert_eq!(expand("/lib"), vec!["lib", "lib/**"]);
         assert_eq!(expand("src/**"), vec!["src/**", "src/**/**"]);
         let set = globset("f", "include", &["src".to_owned()]).unwrap();
@@ -452,5 +466,8 @@ mod tests {
         assert!(names_files("certs/*.pem"));
         assert!(!names_files("src/**"));
         assert!(!names_files("src/"));
+        let explicit = file_globset("f", &["src".to_owned(), "certs/*.pem".to_owned()]).unwrap();
+        assert!(!explicit.is_match("src/a.key"));
+        assert!(explicit.is_match("certs/a.pem"));
     }
 }

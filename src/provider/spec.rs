@@ -176,11 +176,12 @@ const SOURCES: [(ProviderKind, &str); 4] = [
 pub fn every_fits_cron(every: Duration, granularity: Duration) -> bool {
     let ms = every.as_millis();
     let g = granularity.as_millis().max(1);
-    if ms % g != 0 {
+    if !ms.is_multiple_of(g) {
         return false;
     }
     let (second, minute, hour, day) = (1_000, 60_000, 3_600_000, 86_400_000);
-    let fits = |unit: u128, next: u128| ms % unit == 0 && ms <= next && next % ms == 0;
+    let fits =
+        |unit: u128, next: u128| ms.is_multiple_of(unit) && ms <= next && next.is_multiple_of(ms);
     (g <= second && ms < minute && fits(second, minute))
         || (ms < hour && fits(minute, hour))
         || (ms < day && fits(hour, day))

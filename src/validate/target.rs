@@ -136,7 +136,7 @@ pub fn check(l: &Loaded, r: &Resolved, spec: &ProviderSpec) -> Vec<Finding> {
                 format!("memory outside {}–{} MiB", mem.min, mem.max),
                 d,
             );
-        } else if (f.memory - mem.min) % mem.step != 0 {
+        } else if !(f.memory - mem.min).is_multiple_of(mem.step) {
             let below = f.memory - (f.memory - mem.min) % mem.step;
             let d = l
                 .error_at(

@@ -84,7 +84,15 @@ impl Cache {
         })
     }
 
-    pub fn store(&mut self, key: &str, files: &[&FileEntry], written: &Written, zip: &Path) {
+    /// Remember the zip built for `files`, with each file's content digest.
+    pub fn store(
+        &mut self,
+        key: &str,
+        files: &[&FileEntry],
+        digests: &[String],
+        written: &Written,
+        zip: &Path,
+    ) {
         self.entries.insert(
             key.to_owned(),
             CacheEntry {
@@ -94,7 +102,7 @@ impl Cache {
                 zip: zip.to_string_lossy().into_owned(),
                 files: files
                     .iter()
-                    .zip(&written.content)
+                    .zip(digests)
                     .map(|(f, content)| CachedFile {
                         rel: f.rel.clone(),
                         size: f.size,

@@ -126,19 +126,25 @@ pub fn package(
     };
 
     // Group functions by file set: identical sets share one artifact.
-    let mut groups: IndexMap<String, (Vec<&FileEntry>, Vec<String>)> = IndexMap::new();
+    let mut groups: IndexMap<String, Group> = IndexMap::new();
     for f in resolved.functions.values() {
         let files = select::select(&tree, f, &dev_deps)?;
-        let unzipped: u64 = files.iter().map(|e| e.size).sum();
+        let generated = generated_files(resolved, f);
+        let unzipped: u64 = files.iter().map(|e| e.size).sum::<u64>()
+            + generated.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
         let limit = spec.package.unzipped_max_mib * 1024 * 1024;
         if unzipped > limit {
             return Err(too_large(f, "unzipped", unzipped, limit, spec, &files));
         }
-        let key = file_set_key(&files);
+        let key = file_set_key(&files, &generated);
         groups
             .entry(key)
-            .or_insert_with(|| (files, Vec::new()))
-            .1
+            .or_insert_with(|| Group {
+                files,
+                generated,
+                functions: Vec::new(),
+            })
+            .functions
             .push(f.name.clone());
     }
 
@@ -146,11 +152,12 @@ pub fn package(
     let cache_path = root.join(".nubo").join("cache").join("package.json");
     let mut cache = cache::Cache::load(&cache_path);
     let mut artifacts = Vec::new();
-    for (key, (files, functions)) in &groups {
+    for (key, group) in &groups {
+        let (files, functions) = (&group.files, &group.functions);
         let (written, reused) = match cache.lookup(key, files, out) {
             Some(hit) => (hit, true),
             None => {
-                let entries: Vec<Entry> = files
+                let mut entries: Vec<Entry> = files
                     .iter()
                     .map(|e| Entry {
                         name: e.rel.clone(),
@@ -158,6 +165,12 @@ pub fn package(
                         executable: e.executable,
                     })
                     .collect();
+                entries.extend(group.generated.iter().map(|(name, bytes)| Entry {
+                    name: name.clone(),
+                    source: Source::Bytes(bytes.clone()),
+                    executable: false,
+                }));
+                entries.sort_by(|a, b| a.name.cmp(&b.name));
                 let tmp = out.join(format!(".tmp-{}.zip", &key[..16]));
                 let written = zip::write(&entries, &tmp, threads)?;
                 let dest = out.join(format!("{}.zip", written.sha256));
@@ -165,7 +178,16 @@ pub fn package(
                     path: dest.clone(),
                     source,
                 })?;
-                cache.store(key, files, &written, &dest);
+                let by_name: std::collections::HashMap<&str, &String> = entries
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .zip(&written.content)
+                    .collect();
+                let digests: Vec<String> = files
+                    .iter()
+                    .map(|f| by_name[f.rel.as_str()].clone())
+                    .collect();
+                cache.store(key, files, &digests, &written, &dest);
                 (written, false)
             }
         };
@@ -216,9 +238,25 @@ pub fn package(
     Ok(report)
 }
 
+/// Functions that share one artifact.
+struct Group<'t> {
+    files: Vec<&'t FileEntry>,
+    generated: Vec<(String, Vec<u8>)>,
+    functions: Vec<String>,
+}
+
+/// Files nubo generates into an artifact: the per-provider handler shim and
+/// the `nubo` call helper (DESIGN.md, "Neutral handlers"). They are data to
+/// this module — the shim templates arrive with their own issue; until then
+/// an artifact holds the user's files only.
+fn generated_files(_resolved: &Resolved, _f: &Function) -> Vec<(String, Vec<u8>)> {
+    Vec::new()
+}
+
 /// The identity of a file set, before any byte is read: archive names,
-/// modes and source paths. Equal keys give byte-identical zips.
-fn file_set_key(files: &[&FileEntry]) -> String {
+/// modes and source paths, and generated content. Equal keys give
+/// byte-identical zips.
+fn file_set_key(files: &[&FileEntry], generated: &[(String, Vec<u8>)]) -> String {
     let mut h = Sha256::new();
     h.update(FORMAT.as_bytes());
     for f in files {
@@ -226,6 +264,12 @@ fn file_set_key(files: &[&FileEntry]) -> String {
         h.update(f.rel.as_bytes());
         h.update([0, u8::from(f.executable), 0]);
         h.update(f.abs.as_os_str().as_encoded_bytes());
+    }
+    for (name, bytes) in generated {
+        h.update([1]);
+        h.update(name.as_bytes());
+        h.update([0]);
+        h.update(Sha256::digest(bytes));
     }
     hex(&h.finalize())
 }

@@ -381,11 +381,36 @@ fn include_cannot_reach_outside_the_service() {
     let d = parent.path().join("svc");
     std::fs::create_dir(&d).unwrap();
     service(&d, false);
-    write(&d, "nubo.yaml", MANIFEST.replace("    handler: src/api.handler\n", "    handler: src/api.handler\n    include: [\"src/**\", \"../secret.txt\", \"/../*\"]\n").as_bytes());
+    for pattern in ["../secret.txt", "src/../../*"] {
+        let manifest = MANIFEST.replace(
+            "    handler: src/api.handler\n",
+            &format!("    handler: src/api.handler\n    include: [\"src/**\", \"{pattern}\"]\n"),
+        );
+        write(&d, "nubo.yaml", manifest.as_bytes());
+        let out = package(&d, &[]);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!(
+                "`{pattern}` in `functions.api.include` points outside the service directory"
+            )),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("--> nubo.yaml:11:"), "{}", out.stderr);
+    }
+    // Anchored patterns are anchored at the service, not the file system.
+    let manifest = MANIFEST.replace(
+        "    handler: src/api.handler\n",
+        "    handler: src/api.handler\n    include: [\"/src/**\", \"/secret.txt\"]\n",
+    );
+    write(&d, "nubo.yaml", manifest.as_bytes());
     let out = package(&d, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let n = names(&zip_of(&d, "api"));
-    assert!(!n.iter().any(|x| x.contains("secret")), "{n:?}");
+    assert!(
+        !names(&zip_of(&d, "api"))
+            .iter()
+            .any(|x| x.contains("secret"))
+    );
 }
 
 #[test]

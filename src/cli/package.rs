@@ -135,16 +135,28 @@ fn failure(ctx: &Ctx, loaded: &Loaded, e: PackageError) -> Failure {
     let input = e.is_input_error();
     let message = e.to_string();
     let d = match &e {
-        PackageError::Select(SelectError::Glob {
-            function,
-            field,
-            pattern,
-            ..
-        }) => {
+        PackageError::Select(
+            SelectError::Glob {
+                function,
+                field,
+                pattern,
+                ..
+            }
+            | SelectError::PatternOutside {
+                function,
+                field,
+                pattern,
+            },
+        ) => {
             let f = &loaded.manifest.functions[function];
             let list = if *field == "include" { &f.include } else { &f.exclude };
             let i = list.iter().position(|p| p == pattern).unwrap_or(0);
-            loaded.error_at(&format!("functions.{function}.{field}[{i}]"), message)
+            let d = loaded.error_at(&format!("functions.{function}.{field}[{i}]"), message);
+            if matches!(e, PackageError::Select(SelectError::PatternOutside { .. })) {
+                d.help("globs are relative to the service directory and cannot leave it; copy the files in")
+            } else {
+                d.help("globs use `*`, `**`, `?`, `[abc]` and `{a,b}`; escape a literal with `\\`")
+            }
         }
         PackageError::Select(SelectError::Credential { function, rel }) => Diagnostic::error(message)
             .note("nubo refuses files that look like keys or credentials: *.pem, *.key, id_rsa*, .aws/credentials, .npmrc, …")

@@ -59,6 +59,12 @@ pub enum SelectError {
         "`{rel}` looks like a credential; it is not packaged into `{function}` unless included by name"
     )]
     Credential { function: String, rel: String },
+    #[error("`{pattern}` in `functions.{function}.{field}` points outside the service directory")]
+    PatternOutside {
+        function: String,
+        field: &'static str,
+        pattern: String,
+    },
     #[error("invalid glob `{pattern}` in `functions.{function}.{field}`: {message}")]
     Glob {
         function: String,
@@ -271,6 +277,13 @@ fn build(
 ) -> Result<GlobSet, SelectError> {
     let mut b = GlobSetBuilder::new();
     for pattern in patterns {
+        if pattern.split(['/', '\\']).any(|c| c == "..") {
+            return Err(SelectError::PatternOutside {
+                function: function.to_owned(),
+                field,
+                pattern: pattern.clone(),
+            });
+        }
         for g in expand(pattern) {
             let glob = GlobBuilder::new(&g)
                 .literal_separator(true)

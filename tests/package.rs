@@ -582,3 +582,34 @@ fn handler_left_out_of_include_is_an_error() {
     assert!(out.stderr.contains("the handler file of `api` is not in its package (looked for `src/api.js` or `src/api.mjs` or `src/api.cjs`)"), "{}", out.stderr);
     assert!(out.stderr.contains("--> nubo.yaml:"), "{}", out.stderr);
 }
+
+#[cfg(unix)]
+#[test]
+fn names_that_are_not_utf8_are_refused_when_packaged() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = tempfile::tempdir().unwrap();
+    service(d.path(), false);
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.js");
+    if std::fs::write(d.path().join("src").join(name), b"x").is_err() {
+        return; // the file system itself refuses such names: nothing to package
+    }
+    let out = package(d.path(), &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("has a name that is not UTF-8"),
+        "{}",
+        out.stderr
+    );
+    // Outside every function's files, it is no one's problem.
+    write(
+        d.path(),
+        ".nuboignore",
+        b"*.js\n!src/api.js\n!src/worker.js\n",
+    );
+    let out = package(d.path(), &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        names(&zip_of(d.path(), "api")),
+        ["package.json", "src/api.js", "src/run.sh", "src/worker.js"]
+    );
+}

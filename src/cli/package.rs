@@ -163,6 +163,8 @@ fn failure(ctx: &Ctx, loaded: &Loaded, e: PackageError) -> Failure {
             .help(format!(
                 "if `{function}` needs it, include it by name: `include: [..., \"{rel}\"]`; otherwise delete it or add it to `.nuboignore`"
             )),
+        PackageError::Select(SelectError::NotUtf8 { .. }) => Diagnostic::error(message)
+            .help("rename the file with UTF-8 characters, or leave it out with `exclude:` or `.nuboignore`"),
         PackageError::Select(SelectError::Outside { .. }) => Diagnostic::error(message)
             .help("a package only holds files inside the service directory: copy the file in, or remove the link"),
         PackageError::Select(SelectError::HandlerMissing { function, .. }) => {

@@ -11,7 +11,7 @@ mod cache;
 pub mod select;
 pub mod zip;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
@@ -127,8 +127,18 @@ pub fn package(
 
     // Group functions by file set: identical sets share one artifact.
     let mut groups: IndexMap<String, Group> = IndexMap::new();
+    let mut selections: HashMap<select::Selection, Vec<&FileEntry>> = HashMap::new();
     for f in resolved.functions.values() {
-        let files = select::select(&tree, f, &dev_deps)?;
+        let selection = select::Selection::of(f);
+        let files = match selections.get(&selection) {
+            Some(files) => files.clone(),
+            None => {
+                let files = select::matching(&tree, f, &dev_deps)?;
+                selections.insert(selection, files.clone());
+                files
+            }
+        };
+        select::check_handler(&files, f)?;
         let generated = generated_files(resolved, f);
         let unzipped: u64 = files.iter().map(|e| e.size).sum::<u64>()
             + generated.iter().map(|(_, b)| b.len() as u64).sum::<u64>();

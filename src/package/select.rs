@@ -37,6 +37,8 @@ pub struct Tree {
     pub files: Vec<FileEntry>,
     /// Directory symlinks that leave the service: (rel path, target).
     pub outside_dirs: Vec<(String, PathBuf)>,
+    /// Files whose names are not UTF-8 (shown lossily): zips cannot name them portably.
+    pub not_utf8: Vec<String>,
     /// Whether the top level has these, for the runtime defaults.
     pub has: BTreeSet<String>,
 }
@@ -59,6 +61,8 @@ pub enum SelectError {
         "`{rel}` looks like a credential; it is not packaged into `{function}` unless included by name"
     )]
     Credential { function: String, rel: String },
+    #[error("`{rel}` in the package of `{function}` has a name that is not UTF-8")]
+    NotUtf8 { function: String, rel: String },
     #[error("`{pattern}` in `functions.{function}.{field}` points outside the service directory")]
     PatternOutside {
         function: String,
@@ -138,9 +142,9 @@ pub fn walk(root: &Path, manifest: &Path, out: Option<&Path>) -> Result<Tree, Se
         let entries = std::fs::read_dir(&dir).map_err(io(&dir))?;
         for entry in entries {
             let entry = entry.map_err(io(&dir))?;
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-                // Not UTF-8: no zip tool agrees on such names; leave it out.
-                continue;
+            let (name, utf8) = match entry.file_name().to_str() {
+                Some(n) => (n.to_owned(), true),
+                None => (entry.file_name().to_string_lossy().into_owned(), false),
             };
             let rel = if rel_dir.is_empty() {
                 name.clone()
@@ -195,6 +199,10 @@ pub fn walk(root: &Path, manifest: &Path, out: Option<&Path>) -> Result<Tree, Se
                 continue;
             }
             if !meta.is_file() {
+                continue;
+            }
+            if !utf8 {
+                tree.not_utf8.push(rel);
                 continue;
             }
             if manifest.as_ref().is_some_and(|m| *m == target) {
@@ -341,14 +349,51 @@ pub fn node_dev_dependencies(root: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The files of `f`'s artifact, in archive order.
+/// What decides a function's file set. Functions with equal selections
+/// (say, several handlers in one `src/`) get the same files, so the walk is
+/// filtered once per distinct selection, not once per function.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Selection {
+    include: Vec<String>,
+    exclude: Vec<String>,
+    language: Language,
+    handler_dir: String,
+}
+
+impl Selection {
+    pub fn of(f: &Function) -> Selection {
+        Selection {
+            include: f.include.clone(),
+            exclude: f.exclude.clone(),
+            language: f.runtime.language(),
+            handler_dir: handler_dir(f).to_owned(),
+        }
+    }
+}
+
+fn handler_dir(f: &Function) -> &str {
+    f.handler_file.rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+/// The files of `f`'s artifact, in archive order; checks that its handler is among them.
 pub fn select<'t>(
     tree: &'t Tree,
     f: &Function,
     dev_deps: &[String],
 ) -> Result<Vec<&'t FileEntry>, SelectError> {
+    let files = matching(tree, f, dev_deps)?;
+    check_handler(&files, f)?;
+    Ok(files)
+}
+
+/// The files `f`'s [`Selection`] takes from the tree.
+pub fn matching<'t>(
+    tree: &'t Tree,
+    f: &Function,
+    dev_deps: &[String],
+) -> Result<Vec<&'t FileEntry>, SelectError> {
     let lang = f.runtime.language();
-    let handler_dir = f.handler_file.rsplit_once('/').map_or("", |(d, _)| d);
+    let handler_dir = handler_dir(f);
     let mut include: Vec<String> = if f.include.is_empty() {
         if handler_dir.is_empty() {
             vec!["/**".to_owned()]
@@ -412,6 +457,16 @@ pub fn select<'t>(
             });
         }
     }
+    if let Some(rel) = tree
+        .not_utf8
+        .iter()
+        .find(|rel| includes.is_match(rel.as_str()) && !excludes.is_match(rel.as_str()))
+    {
+        return Err(SelectError::NotUtf8 {
+            function: f.name.clone(),
+            rel: rel.clone(),
+        });
+    }
     let mut out = Vec::new();
     for file in &tree.files {
         if !includes.is_match(&file.rel) || excludes.is_match(&file.rel) {
@@ -432,7 +487,13 @@ pub fn select<'t>(
         }
         out.push(file);
     }
-    let candidates: Vec<String> = match lang {
+    Ok(out)
+}
+
+/// The handler's own file must be in the package.
+pub fn check_handler(files: &[&FileEntry], f: &Function) -> Result<(), SelectError> {
+    let handler_dir = handler_dir(f);
+    let candidates: Vec<String> = match f.runtime.language() {
         Language::Node => ["js", "mjs", "cjs"]
             .iter()
             .map(|e| format!("{}.{e}", f.handler_file))
@@ -440,7 +501,7 @@ pub fn select<'t>(
         Language::Python => vec![format!("{}.py", f.handler_file)],
         Language::Binary => vec!["bootstrap".to_owned(), format!("{handler_dir}/bootstrap")],
     };
-    if !out.iter().any(|e| candidates.contains(&e.rel)) {
+    if !files.iter().any(|e| candidates.contains(&e.rel)) {
         return Err(SelectError::HandlerMissing {
             function: f.name.clone(),
             looked: candidates
@@ -451,7 +512,7 @@ pub fn select<'t>(
                 .join(" or "),
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

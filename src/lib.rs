@@ -13,6 +13,7 @@ pub mod provider;
 pub mod resolve;
 pub mod scaffold;
 pub mod schema;
+pub mod state;
 pub mod suggest;
 pub mod ui;
 pub mod validate;

@@ -1,6 +1,137 @@
-//! Provider backends and what each cloud allows.
+//! Provider backends: the primitives a cloud must offer the release engine.
 //!
-//! Backends (local, AWS, GCP, Azure) arrive with the release engine; the
-//! provider specs are what `validate` checks a service against today.
+//! Everything that is the same on every cloud — ordering, journal, checks,
+//! retries policy, progress — lives once, in `crate::release`. A backend
+//! only implements [`Provider`]: upload an artifact, publish an immutable
+//! version, stage a release (per-release aliases, tags or slots), invoke a
+//! staged release, read and move the entry pointers, retire versions,
+//! remove everything. The four clouds fit this shape: AWS (versions,
+//! per-release aliases, one stage-variable write), GCP (revisions, traffic
+//! tags, one service patch), Azure (slot deploy, one swap), local (one
+//! atomic file swap).
+//!
+//! The provider specs (`spec`) say what each cloud allows.
 
+#[cfg(feature = "test-backend")]
+pub mod fake;
 pub mod spec;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::resolve::{Function, Resolved};
+
+/// What the provider has to say about a failure: which resource, and the
+/// provider's request id when there is one.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}{}", .request_id.as_ref().map(|r| format!(" (request id {r})")).unwrap_or_default())]
+pub struct ProviderError {
+    pub message: String,
+    pub request_id: Option<String>,
+    /// Whether repeating the same call may succeed (throttling, timeouts).
+    pub retryable: bool,
+}
+
+impl ProviderError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ProviderError {
+            message: message.into(),
+            request_id: None,
+            retryable: false,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ProviderError>;
+
+/// An artifact to upload: a zip named by its sha256.
+#[derive(Debug, Clone)]
+pub struct ArtifactRef {
+    pub sha256: String,
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+/// A function version to publish: its code, its resolved configuration, and
+/// the release it belongs to (so its `nubo.call`s are pinned to that release).
+#[derive(Debug, Clone)]
+pub struct PublishSpec<'a> {
+    pub function: &'a Function,
+    pub artifact: &'a ArtifactRef,
+    /// The hash of the deployable unit; equal units are never published twice.
+    pub unit: &'a str,
+    pub release: &'a str,
+}
+
+/// An immutable version, as the provider names it (`7` for Lambda, a
+/// revision name for Cloud Run, a package URL for Azure).
+pub type VersionRef = String;
+
+/// A release as a provider needs it: which version of each function.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StagedRelease {
+    pub id: String,
+    pub versions: BTreeMap<String, VersionRef>,
+}
+
+/// Where traffic goes: one release, or a canary split between two.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Route {
+    /// The release that takes `100 - canary.1` percent of requests.
+    pub primary: String,
+    /// A second release and its percent of requests, during a canary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<(String, u8)>,
+}
+
+impl Route {
+    pub fn to(release: &str) -> Route {
+        Route {
+            primary: release.to_owned(),
+            canary: None,
+        }
+    }
+}
+
+/// The response of an invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// HTTP status, or the status the handler returned for other events.
+    pub status: u16,
+    pub body: String,
+}
+
+/// A cloud backend. Every method is idempotent: the engine may repeat any
+/// call after a crash. Calls may run concurrently (`Sync`).
+pub trait Provider: Sync {
+    /// Create what the service needs once per target (roles, gateways,
+    /// buckets, apps); a no-op when it exists.
+    fn ensure_base(&self, service: &Resolved) -> Result<()>;
+    /// Upload an artifact unless the provider already holds that sha256.
+    /// Returns whether bytes were sent.
+    fn upload(&self, artifact: &ArtifactRef) -> Result<bool>;
+    /// Publish an immutable version of a function.
+    fn publish(&self, spec: &PublishSpec<'_>) -> Result<VersionRef>;
+    /// Make a release invocable as a unit (per-release aliases, tags, a
+    /// slot) without giving it traffic.
+    fn stage(&self, release: &StagedRelease) -> Result<()>;
+    /// Invoke `function` of a staged release with `event`.
+    fn invoke(
+        &self,
+        release: &str,
+        function: &str,
+        event: &serde_json::Value,
+    ) -> Result<Invocation>;
+    /// What is serving now, read back from the provider; `None` before the
+    /// first switch.
+    fn live(&self) -> Result<Option<Route>>;
+    /// Move the entry pointers, in one write where the cloud allows it.
+    fn route(&self, route: &Route) -> Result<()>;
+    /// Remove a release's aliases/tags and the versions no other retained
+    /// release uses.
+    fn retire(&self, release: &StagedRelease, keep: &[StagedRelease]) -> Result<()>;
+    /// Remove everything nubo created for the target.
+    fn remove(&self) -> Result<()>;
+}

@@ -10,6 +10,7 @@ pub mod diag;
 pub mod manifest;
 pub mod package;
 pub mod provider;
+pub mod release;
 pub mod resolve;
 pub mod scaffold;
 pub mod schema;

@@ -25,11 +25,14 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::diag::Diagnostic;
 use crate::manifest::{self, Loaded};
+use crate::release::EngineError;
+use crate::state::{LocalStore, LockError, LockGuard, State};
 use crate::ui::{ColorChoice, OutputFormat, Printer, Verbosity};
 
 /// Deploy serverless functions to AWS, Google Cloud, Azure and an embedded
@@ -182,10 +185,134 @@ impl Ctx {
         Ok((loaded, resolved))
     }
 
+    /// Everything a release command works with: the validated service, its
+    /// state and its provider backend.
+    pub fn open_target(&self) -> Result<Opened, Failure> {
+        let (loaded, resolved) = self.validated()?;
+        if let Some(url) = &resolved.settings.state {
+            return Err(Failure::Other(anyhow::anyhow!(
+                "remote state `{url}` is not available yet in nubo {}",
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
+        let provider =
+            crate::provider::open(&resolved, &crate::resolve::ProcessEnv).map_err(|e| match e {
+                crate::provider::OpenError::NotYet { .. } => Failure::Other(anyhow::anyhow!("{e}")),
+                other => Failure::Other(anyhow::Error::new(other)),
+            })?;
+        let state = State::new(Box::new(LocalStore::new(crate::state::default_dir(
+            &loaded.dir,
+            &resolved.target,
+        ))));
+        Ok(Opened {
+            loaded,
+            resolved,
+            state,
+            provider,
+        })
+    }
+
+    /// Take the target's lock for `command`, waiting up to `wait`.
+    pub fn lock<'s>(
+        &self,
+        state: &'s State,
+        target: &str,
+        command: &str,
+        wait: Option<Duration>,
+    ) -> Result<LockGuard<'s>, Failure> {
+        match state.lock(command, wait) {
+            Ok(guard) => {
+                if let Some(dead) = &guard.took_over {
+                    self.printer.status(
+                        "Unlocked",
+                        format!(
+                            "took over the lock of pid {} on {}, which is gone",
+                            dead.pid, dead.host
+                        ),
+                    );
+                }
+                Ok(guard)
+            }
+            Err(LockError::Held { holder, waited }) => {
+                let stale = if holder.is_expired() {
+                    " (expired)"
+                } else {
+                    ""
+                };
+                let hint = if holder.is_expired() {
+                    "the lock has expired: `nubo unlock` breaks it".to_owned()
+                } else if waited.is_some() {
+                    "it was still held when the wait ran out; `nubo unlock` breaks it if that process is gone".to_owned()
+                } else {
+                    "wait for it to finish, pass `--lock-timeout 60s` to wait, or `nubo unlock` if that process is gone".to_owned()
+                };
+                if self.printer.is_json() {
+                    self.printer.event(serde_json::json!({
+                        "type": "lock",
+                        "target": target,
+                        "holder": holder,
+                    }));
+                } else {
+                    self.printer.error(
+                        format!(
+                            "target `{target}` is locked by {}{stale}",
+                            holder.describe()
+                        ),
+                        Some(&hint),
+                    );
+                }
+                Err(Failure::LockHeld(format!("target `{target}` is locked")))
+            }
+            Err(LockError::State(e)) => Err(Failure::Other(anyhow::Error::new(e))),
+        }
+    }
+
     pub fn report(&self, diags: &[Diagnostic]) {
         for d in diags {
             self.printer.diagnostic(d);
         }
+    }
+}
+
+/// A target opened for a release command.
+pub struct Opened {
+    pub loaded: Loaded,
+    pub resolved: crate::resolve::Resolved,
+    pub state: State,
+    pub provider: Box<dyn crate::provider::Provider>,
+}
+
+/// How an engine error ends the command.
+pub fn engine_failure(ctx: &Ctx, e: EngineError) -> Failure {
+    match e {
+        EngineError::ChecksFailed {
+            ref release,
+            ref failures,
+            ref rolled_back_to,
+        } => {
+            for f in failures {
+                if !ctx.printer.is_json() {
+                    ctx.printer.error(f, None);
+                }
+            }
+            let what = match rolled_back_to {
+                Some(back) => format!(
+                    "release `{release}` failed its canary checks; traffic is back on `{back}`"
+                ),
+                None => format!("release `{release}` failed its checks; nothing was switched"),
+            };
+            Failure::ChecksFailed(what)
+        }
+        EngineError::UnknownRelease { ref id, ref known } => {
+            let names: Vec<&str> = known.iter().map(String::as_str).collect();
+            let hint = crate::suggest::help_or(id, &names, "the releases are");
+            if !ctx.printer.is_json() {
+                ctx.printer.error(format!("no release `{id}`"), Some(&hint));
+                return Failure::Exit(2);
+            }
+            Failure::Invalid(format!("no release `{id}`"))
+        }
+        other => Failure::Other(anyhow::Error::new(other)),
     }
 }
 
@@ -216,6 +343,9 @@ pub enum Failure {
         command: &'static str,
         version: &'static str,
     },
+    /// Exit with this code, having already said everything.
+    #[error("")]
+    Exit(u8),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -233,6 +363,7 @@ impl Failure {
             Failure::Invalid(_) => 2,
             Failure::LockHeld(_) => 3,
             Failure::ChecksFailed(_) => 4,
+            Failure::Exit(code) => *code,
             Failure::NotAvailable { .. } | Failure::Other(_) => 1,
         }
     }
@@ -275,6 +406,7 @@ pub fn main() -> ExitCode {
     let result = run(cli.command, &ctx);
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Exit(code)) => ExitCode::from(code),
         Err(failure) => {
             let code = failure.exit_code();
             let message = match &failure {

@@ -12,6 +12,7 @@ use crate::manifest::Loaded;
 use crate::package::select::SelectError;
 use crate::package::{self, PackageError, human_size};
 use crate::provider::spec;
+use crate::resolve::Resolved;
 use crate::ui::{bold, pad};
 
 #[derive(Debug, clap::Args)]
@@ -19,6 +20,18 @@ pub struct Args {
     /// Directory to write the artifacts and `artifacts.json` to (default: `.nubo/build/TARGET`)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+/// Package a validated service into its default output folder (for `deploy` and `plan`).
+pub fn build(ctx: &Ctx, loaded: &Loaded, resolved: &Resolved) -> Result<package::Report, Failure> {
+    let out = package::default_out(&loaded.dir, &resolved.target);
+    package::package(
+        resolved,
+        &ctx.global.file,
+        spec::get(resolved.provider),
+        &out,
+    )
+    .map_err(|e| failure(ctx, loaded, e))
 }
 
 pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {

@@ -1,8 +1,11 @@
-//! `nubo plan`: what a deploy would change, per function, and the pointer move.
-//!
-//! The arguments are final; the work arrives with the release engine.
+//! `nubo plan`: what a deploy would change, per function, and the switch.
 
-use super::{CmdResult, Ctx, Failure};
+use serde_json::json;
+
+use super::{CmdResult, Ctx, Failure, engine_failure};
+use crate::release::plan::Action;
+use crate::release::{Engine, desired};
+use crate::ui::progress::Progress;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -11,6 +14,79 @@ pub struct Args {
     pub detailed_exitcode: bool,
 }
 
-pub fn exec(_args: Args, _ctx: &Ctx) -> CmdResult {
-    Err(Failure::not_available("plan"))
+pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
+    let t = ctx.open_target()?;
+    let report = super::package::build(ctx, &t.loaded, &t.resolved)?;
+    let progress = Progress::new(&ctx.printer);
+    let engine = Engine {
+        provider: t.provider.as_ref(),
+        state: &t.state,
+        observer: &progress,
+    };
+    let plan = engine
+        .plan(&desired(&t.resolved, &report))
+        .map_err(|e| engine_failure(ctx, e))?;
+    let journal = t.state.journal().map_err(|e| Failure::Other(e.into()))?;
+    if ctx.printer.is_json() {
+        let mut v = serde_json::to_value(&plan).expect("plan serializes");
+        v["type"] = json!("plan");
+        ctx.printer.event(v);
+        ctx.printer.event(json!({
+            "type": "result",
+            "ok": true,
+            "target": t.resolved.target,
+            "changes": plan.changes,
+            "interrupted": journal.map(|j| j.op),
+        }));
+    } else {
+        let mut out = String::new();
+        for f in &plan.functions {
+            let line = match &f.action {
+                Action::Create => format!("  + {}  (create)\n", f.function),
+                Action::Update { changes } => {
+                    format!("  ~ {}  ({})\n", f.function, changes.join(", "))
+                }
+                Action::Unchanged => format!("  = {}\n", f.function),
+                Action::Remove => format!("  - {}  (remove)\n", f.function),
+            };
+            out.push_str(&line);
+        }
+        if plan.changes {
+            out.push_str(&format!(
+                "\na new release of `{}` would take all traffic on `{}`{}\n",
+                t.resolved.service,
+                t.resolved.target,
+                plan.live
+                    .as_ref()
+                    .map(|l| format!(" from `{l}`"))
+                    .unwrap_or_default()
+            ));
+        } else {
+            out.push_str(&format!(
+                "\nno changes: `{}` is live on `{}`\n",
+                plan.live.as_deref().unwrap_or("-"),
+                t.resolved.target
+            ));
+        }
+        ctx.printer.data(&out);
+        if let Some(d) = &plan.drift {
+            ctx.printer.error(
+                format!("drift: {d}"),
+                Some("`nubo status` shows what is serving"),
+            );
+        }
+        if let Some(j) = journal {
+            ctx.printer.status(
+                "Note",
+                format!(
+                    "an interrupted `{}` will be recovered by the next deploy",
+                    j.op
+                ),
+            );
+        }
+    }
+    if args.detailed_exitcode && plan.changes {
+        return Err(Failure::Exit(2));
+    }
+    Ok(())
 }

@@ -1,16 +1,62 @@
-//! `nubo remove`: remove everything nubo created for the target.
-//!
-//! The arguments are final; the work arrives with the release engine.
+//! `nubo remove`: remove everything nubo created for the target, and its records.
 
-use super::{CmdResult, Ctx, Failure};
+use std::io::{BufRead, IsTerminal, Write};
+
+use serde_json::json;
+
+use super::{CmdResult, Ctx, Failure, engine_failure};
+use crate::release::Engine;
+use crate::ui::progress::Progress;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Also delete the recorded state and release history
-    #[arg(long)]
-    pub purge_state: bool,
-}
+pub struct Args {}
 
-pub fn exec(_args: Args, _ctx: &Ctx) -> CmdResult {
-    Err(Failure::not_available("remove"))
+pub fn exec(_args: Args, ctx: &Ctx) -> CmdResult {
+    let t = ctx.open_target()?;
+    if !ctx.global.yes {
+        if !std::io::stdin().is_terminal() {
+            ctx.printer.error(
+                format!(
+                    "removing `{}` from `{}` needs confirmation",
+                    t.resolved.service, t.resolved.target
+                ),
+                Some("pass `--yes` to remove without asking"),
+            );
+            return Err(Failure::Exit(1));
+        }
+        eprint!(
+            "remove every release of `{}` from `{}`? [y/N] ",
+            t.resolved.service, t.resolved.target
+        );
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Err(Failure::Exit(1));
+        }
+    }
+    let _lock = ctx.lock(&t.state, &t.resolved.target, "nubo remove", None)?;
+    let progress = Progress::new(&ctx.printer);
+    let engine = Engine {
+        provider: t.provider.as_ref(),
+        state: &t.state,
+        observer: &progress,
+    };
+    engine.recover().map_err(|e| engine_failure(ctx, e))?;
+    let removed = engine.remove().map_err(|e| engine_failure(ctx, e))?;
+    if ctx.printer.is_json() {
+        ctx.printer
+            .event(json!({"type": "result", "ok": true, "removed": removed}));
+    } else {
+        ctx.printer.status(
+            "Removed",
+            format!(
+                "`{}` from `{}` ({} releases)",
+                t.resolved.service,
+                t.resolved.target,
+                removed.len()
+            ),
+        );
+    }
+    Ok(())
 }

@@ -1,6 +1,8 @@
 //! `nubo unlock`: break a target's lock whose holder is gone.
-//!
-//! The arguments are final; the work arrives with the release engine.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use serde_json::json;
 
 use super::{CmdResult, Ctx, Failure};
 
@@ -11,6 +13,74 @@ pub struct Args {
     pub force: bool,
 }
 
-pub fn exec(_args: Args, _ctx: &Ctx) -> CmdResult {
-    Err(Failure::not_available("unlock"))
+pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
+    let (loaded, resolved) = ctx.validated()?;
+    let state = crate::state::State::new(Box::new(crate::state::LocalStore::new(
+        crate::state::default_dir(&loaded.dir, &resolved.target),
+    )));
+    let other = |e: crate::state::StateError| Failure::Other(e.into());
+    let Some(holder) = state.lock_holder().map_err(other)? else {
+        if ctx.printer.is_json() {
+            ctx.printer
+                .event(json!({"type": "result", "ok": true, "unlocked": false}));
+        } else {
+            ctx.printer
+                .status("Unlocked", format!("`{}` is not locked", resolved.target));
+        }
+        return Ok(());
+    };
+    let gone = holder.is_dead() || holder.is_expired();
+    if !gone && !args.force {
+        ctx.printer.error(
+            format!(
+                "`{}` is locked by {}, which looks alive",
+                resolved.target,
+                holder.describe()
+            ),
+            Some("if you are sure it is gone, `nubo unlock --force`"),
+        );
+        return Err(Failure::LockHeld(format!(
+            "target `{}` is locked",
+            resolved.target
+        )));
+    }
+    if !ctx.global.yes {
+        if !std::io::stdin().is_terminal() {
+            ctx.printer.error(
+                format!(
+                    "breaking the lock of {} needs confirmation",
+                    holder.describe()
+                ),
+                Some("pass `--yes` to break it without asking"),
+            );
+            return Err(Failure::Exit(1));
+        }
+        eprint!("break the lock held by {}? [y/N] ", holder.describe());
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Err(Failure::Exit(1));
+        }
+    }
+    let broke = state.break_lock(&holder).map_err(other)?;
+    if ctx.printer.is_json() {
+        ctx.printer
+            .event(json!({"type": "result", "ok": true, "unlocked": broke, "holder": holder}));
+    } else if broke {
+        ctx.printer.status(
+            "Unlocked",
+            format!(
+                "`{}`: removed the lock of {}",
+                resolved.target,
+                holder.describe()
+            ),
+        );
+    } else {
+        ctx.printer.status(
+            "Unlocked",
+            "the lock changed hands meanwhile; nothing removed",
+        );
+    }
+    Ok(())
 }

@@ -35,6 +35,10 @@ struct Behaviour {
     invoke: BTreeMap<String, Response>,
     #[serde(default)]
     fail: BTreeMap<String, String>,
+    /// Function → invocations that succeed before it starts answering 500
+    /// (a canary that breaks under traffic).
+    #[serde(default)]
+    invoke_fail_after: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,6 +68,7 @@ pub struct FakeProvider {
     dir: PathBuf,
     behaviour: Behaviour,
     lock: Mutex<()>,
+    invocations: Mutex<BTreeMap<String, u32>>,
 }
 
 impl FakeProvider {
@@ -80,6 +85,7 @@ impl FakeProvider {
             dir: dir.to_path_buf(),
             behaviour,
             lock: Mutex::new(()),
+            invocations: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -100,7 +106,8 @@ impl FakeProvider {
                 .append(true)
                 .open(self.dir.join("calls.log"))
                 .map_err(io)?;
-            writeln!(log, "{op} {detail}").map_err(io)?;
+            // One write per line: appends from parallel calls never interleave.
+            log.write_all(format!("{op} {detail}\n").as_bytes()).map_err(io)?;
         }
         Ok(())
     }
@@ -204,6 +211,18 @@ impl Provider for FakeProvider {
                 body: format!("no function {function} in release {release}"),
             });
         };
+        let count = {
+            let mut n = self.invocations.lock().unwrap_or_else(|e| e.into_inner());
+            let c = n.entry(function.to_owned()).or_default();
+            *c += 1;
+            *c
+        };
+        if self.behaviour.invoke_fail_after.get(function).is_some_and(|after| count > *after) {
+            return Ok(Invocation {
+                status: 500,
+                body: "failing under traffic".to_owned(),
+            });
+        }
         let scripted = self
             .behaviour
             .invoke

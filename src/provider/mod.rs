@@ -21,7 +21,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::resolve::{Function, Resolved};
+use crate::manifest::ProviderKind;
+use crate::resolve::{Environment, Function, Resolved};
 
 /// What the provider has to say about a failure: which resource, and the
 /// provider's request id when there is one.
@@ -134,4 +135,36 @@ pub trait Provider: Sync {
     fn retire(&self, release: &StagedRelease, keep: &[StagedRelease]) -> Result<()>;
     /// Remove everything nubo created for the target.
     fn remove(&self) -> Result<()>;
+}
+
+/// Why no backend could be opened for a target.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("deploying to {provider} is not available yet in nubo {version}")]
+    NotYet {
+        provider: ProviderKind,
+        version: &'static str,
+    },
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+}
+
+/// The backend for a resolved target.
+pub fn open(
+    resolved: &Resolved,
+    env: &dyn Environment,
+) -> std::result::Result<Box<dyn Provider>, OpenError> {
+    #[cfg(feature = "test-backend")]
+    if resolved.provider == ProviderKind::Local
+        && let Some(dir) = env.var("NUBO_TEST_BACKEND")
+    {
+        return Ok(Box::new(fake::FakeProvider::open(std::path::Path::new(
+            &dir,
+        ))?));
+    }
+    let _ = env;
+    Err(OpenError::NotYet {
+        provider: resolved.provider,
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }

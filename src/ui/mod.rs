@@ -10,6 +10,8 @@ use std::io::Write;
 use anstyle::{AnsiColor, Effects, Style};
 use serde_json::Value;
 
+pub mod progress;
+
 use crate::diag::Diagnostic;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

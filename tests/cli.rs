@@ -167,17 +167,9 @@ fn init_unknown_template_suggests() {
 #[test]
 fn commands_of_later_issues_say_so_and_exit_1() {
     for args in [
-        &["plan"][..],
-        &["deploy"],
-        &["releases"],
-        &["switch", "r1"],
-        &["rollback"],
-        &["status"],
-        &["invoke", "checkout"],
+        &["invoke", "checkout"][..],
         &["logs"],
         &["dev"],
-        &["remove"],
-        &["unlock"],
         &["export"],
         &["cost"],
     ] {
@@ -429,4 +421,33 @@ fn provider_settings_and_native_handlers_warn_but_pass() {
     );
     // One per problem: the native-handler warning is the same on both targets.
     assert_eq!(events.last().unwrap()["warnings"].as_u64(), Some(2));
+}
+
+#[test]
+fn release_commands_say_which_backends_are_not_available_yet() {
+    let shop = repo().join("examples/shop");
+    for (target, provider) in [
+        ("dev", "local"),
+        ("prod", "aws"),
+        ("gprod", "gcp"),
+        ("aprod", "azure"),
+    ] {
+        for cmd in ["deploy", "plan", "status", "releases", "rollback"] {
+            let out = run(nubo()
+                .current_dir(&shop)
+                .env_remove("NUBO_TEST_BACKEND")
+                .args([cmd, "-t", target]));
+            assert_eq!(out.code, 1, "{cmd} -t {target}: {}", out.stderr);
+            assert!(
+                out.stderr
+                    .contains(&format!("deploying to {provider} is not available yet")),
+                "{cmd} -t {target}: {}",
+                out.stderr
+            );
+        }
+    }
+    assert!(
+        !shop.join(".nubo/state").exists(),
+        "a refused command left state behind"
+    );
 }

@@ -107,7 +107,8 @@ impl FakeProvider {
                 .open(self.dir.join("calls.log"))
                 .map_err(io)?;
             // One write per line: appends from parallel calls never interleave.
-            log.write_all(format!("{op} {detail}\n").as_bytes()).map_err(io)?;
+            log.write_all(format!("{op} {detail}\n").as_bytes())
+                .map_err(io)?;
         }
         Ok(())
     }
@@ -217,7 +218,12 @@ impl Provider for FakeProvider {
             *c += 1;
             *c
         };
-        if self.behaviour.invoke_fail_after.get(function).is_some_and(|after| count > *after) {
+        if self
+            .behaviour
+            .invoke_fail_after
+            .get(function)
+            .is_some_and(|after| count > *after)
+        {
             return Ok(Invocation {
                 status: 500,
                 body: "failing under traffic".to_owned(),

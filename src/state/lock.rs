@@ -81,7 +81,7 @@ fn unix(t: SystemTime) -> u64 {
 pub enum LockError {
     #[error("the target is locked by {}", .holder.describe())]
     Held {
-        holder: LockInfo,
+        holder: Box<LockInfo>,
         waited: Option<Duration>,
     },
     #[error(transparent)]
@@ -162,7 +162,7 @@ impl State {
                 Some(w) if start.elapsed() < w => std::thread::sleep(Duration::from_millis(100)),
                 _ => {
                     return Err(LockError::Held {
-                        holder,
+                        holder: Box::new(holder),
                         waited: wait,
                     });
                 }

@@ -413,6 +413,10 @@ impl Engine<'_> {
         // Publish new versions; unchanged functions keep theirs.
         let t = Instant::now();
         let published = parallel(&changed, |f| {
+            self.observer.event(&Event::Function {
+                function: f.name.clone(),
+                phase: "publishing".to_owned(),
+            });
             let a = &input.package.functions[&f.name];
             let artifact = ArtifactRef {
                 sha256: a.sha256.clone(),

@@ -73,10 +73,18 @@ impl Printer {
         if self.is_json() || self.verbosity == Verbosity::Quiet {
             return;
         }
-        let green = Style::new()
-            .fg_color(Some(AnsiColor::Green.into()))
-            .effects(Effects::BOLD);
-        let _ = writeln!(self.stderr(), "{green}{verb:>12}{green:#} {message}");
+        let _ = writeln!(self.stderr(), "{}", status_line(verb, message));
+    }
+
+    /// A status line as text, styled only when stderr shows colour (for
+    /// writers that bypass the printer, like progress bars).
+    pub fn render_status(&self, verb: &str, message: impl std::fmt::Display) -> String {
+        let line = status_line(verb, message);
+        if self.stderr().current_choice() == anstream::ColorChoice::Never {
+            anstream::adapter::strip_str(&line).to_string()
+        } else {
+            line
+        }
     }
 
     /// A line of detail shown with `-v`.
@@ -125,6 +133,13 @@ impl Printer {
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
     }
+}
+
+fn status_line(verb: &str, message: impl std::fmt::Display) -> String {
+    let green = Style::new()
+        .fg_color(Some(AnsiColor::Green.into()))
+        .effects(Effects::BOLD);
+    format!("{green}{verb:>12}{green:#} {message}")
 }
 
 /// Bold text for tables and summaries.

@@ -31,19 +31,22 @@ impl<'a> Progress<'a> {
     }
 
     fn line(&self, verb: &str, message: String) {
-        if self.bars.is_some() {
-            self.printer.status(verb, message);
+        if let Some((multi, _)) = &self.bars {
+            // Above the bars, so lines and bars never overwrite each other.
+            let _ = multi.println(self.printer.render_status(verb, message));
         } else {
             let t = self.start.elapsed().as_secs_f64();
             self.printer.status(verb, format!("{message}  [{t:.1}s]"));
         }
     }
 
+    /// Clear the bars: what happened is in the lines above them.
     pub fn finish(&self) {
-        if let Some((_, bars)) = &self.bars {
+        if let Some((multi, bars)) = &self.bars {
             for bar in bars.lock().unwrap_or_else(|e| e.into_inner()).values() {
-                bar.finish();
+                bar.finish_and_clear();
             }
+            let _ = multi.clear();
         }
     }
 }
@@ -59,11 +62,9 @@ impl Observer for Progress<'_> {
     fn event(&self, event: &Event) {
         if self.printer.is_json() {
             if let Ok(serde_json::Value::Object(mut map)) = serde_json::to_value(event) {
-                if let Some(Event::Plan { .. }) = Some(event) {
-                    // Flatten `{"type": "plan", "plan": {...}}` into one object.
-                    if let Some(serde_json::Value::Object(plan)) = map.remove("plan") {
-                        map.extend(plan);
-                    }
+                // `{"type": "plan", "plan": {...}}` reads better as one flat object.
+                if let Some(serde_json::Value::Object(plan)) = map.remove("plan") {
+                    map.extend(plan);
                 }
                 self.printer.event(serde_json::Value::Object(map));
             }
@@ -97,6 +98,7 @@ impl Observer for Progress<'_> {
                             .expect("valid template"),
                         );
                         b.set_prefix(function.clone());
+                        b.enable_steady_tick(std::time::Duration::from_millis(100));
                         b
                     });
                     bar.set_message(phase.clone());

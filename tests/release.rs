@@ -486,7 +486,13 @@ fn json_lines_for_every_release_command() {
                     .any(|e| e["type"] == "check" && e["ok"] == true)
             );
             assert!(events.iter().any(|e| e["type"] == "switch"));
-            assert_eq!(events.iter().filter(|e| e["type"] == "function" && e["phase"] == "published").count(), 3);
+            assert_eq!(
+                events
+                    .iter()
+                    .filter(|e| e["type"] == "function" && e["phase"] == "published")
+                    .count(),
+                3
+            );
         }
     }
     s.behaviour(r#"{"invoke": {"front": {"status": 503}}}"#);

@@ -719,3 +719,49 @@ fn unlock_breaks_only_locks_whose_holder_is_gone() {
     s.ok(&["unlock", "--yes"]);
     s.ok(&["deploy"]);
 }
+
+/// A deploy killed while its checks run leaves an unchecked release that
+/// can never take traffic; the next deploy says what it found.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_release_is_never_served_unchecked() {
+    let s = Svc::new();
+    s.ok(&["deploy"]);
+    s.touch_front("v2");
+    s.behaviour(r#"{"delay_ms": {"invoke": 3000}}"#);
+    let bin = assert_cmd::cargo::cargo_bin("nubo");
+    let mut child = Std::new(&bin)
+        .arg("deploy")
+        .current_dir(&s.dir)
+        .env("NUBO_TEST_BACKEND", &s.backend)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while s.record("r2").is_none() && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(s.record("r2").unwrap()["status"], "unchecked");
+    assert_eq!(s.live_primary().as_deref(), Some("r1"));
+    let out = s.run(&["switch", "r2"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "an interrupted `deploy` left release `r2` unfinished; it never took traffic"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("release `r2` was never checked"),
+        "{}",
+        out.stderr
+    );
+    s.behaviour("{}");
+    let out = s.ok(&["deploy"]);
+    assert_eq!(out.stdout.trim(), "r3");
+}

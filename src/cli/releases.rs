@@ -75,6 +75,7 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
     for r in &releases {
         let status = match r.status {
             ReleaseStatus::Ready => "ready",
+            ReleaseStatus::Unchecked => "unchecked",
             ReleaseStatus::Failed => "failed checks",
         };
         let by = format!(

@@ -181,8 +181,11 @@ pub fn package(
                     executable: false,
                 }));
                 entries.sort_by(|a, b| a.name.cmp(&b.name));
-                let tmp = out.join(format!(".tmp-{}.zip", &key[..16]));
-                let written = zip::write(&entries, &tmp, threads)?;
+                // Per process: a `plan` may package while a `deploy` does.
+                let tmp = out.join(format!(".tmp-{}-{}.zip", &key[..16], std::process::id()));
+                let written = zip::write(&entries, &tmp, threads).inspect_err(|_| {
+                    let _ = std::fs::remove_file(&tmp);
+                })?;
                 let dest = out.join(format!("{}.zip", written.sha256));
                 std::fs::rename(&tmp, &dest).map_err(|source| PackageError::Write {
                     path: dest.clone(),
@@ -379,14 +382,7 @@ fn write_manifest(report: &Report) -> Result<(), PackageError> {
 }
 
 /// Write via a temporary file and a rename, so readers never see half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
+pub use crate::state::write_atomic;
 
 /// Remove zips in `out` that no function uses any more (only names nubo writes).
 fn prune(out: &Path, report: &Report) {
@@ -395,10 +391,20 @@ fn prune(out: &Path, report: &Report) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
+        // A temporary zip is another run's work in progress unless it is old
+        // (left by a killed process).
+        let abandoned = name.starts_with(".tmp-")
+            && name.ends_with(".zip")
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(600));
         let ours = name
             .strip_suffix(".zip")
             .is_some_and(|stem| stem.len() == 64 && stem.bytes().all(|b| b.is_ascii_hexdigit()))
-            || (name.starts_with(".tmp-") && name.ends_with(".zip"));
+            || abandoned;
         if ours
             && !report
                 .artifacts

@@ -85,6 +85,8 @@ pub enum EngineError {
     UnknownRelease { id: String, known: Vec<String> },
     #[error("release `{0}` failed its checks; it cannot take traffic")]
     NotReady(String),
+    #[error("release `{0}` was never checked (its deploy was interrupted); deploy again")]
+    Unchecked(String),
     #[error("there is no earlier release to roll back to")]
     NoPrevious,
     #[error("`{0}` is already serving")]
@@ -260,10 +262,16 @@ impl Engine<'_> {
         let message = match j.step {
             Step::Staging | Step::Staged => {
                 let id = j.release.as_deref().unwrap_or("?");
-                format!(
-                    "an interrupted `{}` left release `{id}` staged but never switched; it stays available to `nubo switch {id}`",
-                    j.op
-                )
+                match self.state.release(id)?.map(|r| r.status) {
+                    Some(ReleaseStatus::Ready) => format!(
+                        "an interrupted `{}` left release `{id}` checked but never switched; `nubo switch {id}` serves it",
+                        j.op
+                    ),
+                    _ => format!(
+                        "an interrupted `{}` left release `{id}` unfinished; it never took traffic",
+                        j.op
+                    ),
+                }
             }
             Step::Switching => {
                 let to = j.to.clone();
@@ -471,7 +479,7 @@ impl Engine<'_> {
             origin: input.origin.clone(),
             functions,
             changed: changed.iter().map(|f| f.name.clone()).collect(),
-            status: ReleaseStatus::Ready,
+            status: ReleaseStatus::Unchecked,
         };
         self.provider
             .stage(&record.staged())
@@ -496,6 +504,9 @@ impl Engine<'_> {
                 rolled_back_to: None,
             });
         }
+        let mut record = record;
+        record.status = ReleaseStatus::Ready;
+        self.state.save_release(&record)?;
         if input.no_switch {
             self.state.clear_journal()?;
             return Ok(DeployOutcome {
@@ -648,6 +659,7 @@ impl Engine<'_> {
     fn ready(&self, id: &str) -> Result<ReleaseRecord, EngineError> {
         match self.state.release(id)? {
             Some(r) if r.status == ReleaseStatus::Ready => Ok(r),
+            Some(r) if r.status == ReleaseStatus::Unchecked => Err(EngineError::Unchecked(r.id)),
             Some(_) => Err(EngineError::NotReady(id.to_owned())),
             None => Err(EngineError::UnknownRelease {
                 id: id.to_owned(),
@@ -711,8 +723,8 @@ impl Engine<'_> {
                     }
                     k
                 }
-                // A failed release is kept for inspection until a newer one is live.
-                ReleaseStatus::Failed => r.seq > live_seq,
+                // Kept for inspection until a newer release is live.
+                ReleaseStatus::Failed | ReleaseStatus::Unchecked => r.seq > live_seq,
             };
             if keep_it {
                 retained.push(r);

@@ -40,7 +40,9 @@ impl ReleaseRecord {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ReleaseStatus {
-    /// Published and staged; may take traffic.
+    /// Published and staged, its checks not (yet) passed: never given traffic.
+    Unchecked,
+    /// Published, staged and checked; may take traffic.
     Ready,
     /// Its checks failed: never given traffic.
     Failed,

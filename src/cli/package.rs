@@ -13,7 +13,7 @@ use crate::package::select::SelectError;
 use crate::package::{self, PackageError, human_size};
 use crate::provider::spec;
 use crate::resolve::Resolved;
-use crate::ui::{bold, pad};
+use crate::ui::bold;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -102,25 +102,7 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
             notes.join(", "),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
-        .map(|c| {
-            rows.iter()
-                .map(|r| {
-                    anstream::adapter::strip_str(&r[c])
-                        .to_string()
-                        .chars()
-                        .count()
-                })
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut table = String::new();
-    for row in &rows {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| pad(c, *w)).collect();
-        table.push_str(cells.join("  ").trim_end());
-        table.push('\n');
-    }
+    let table = crate::ui::table(&rows);
     ctx.printer.data(&table);
     let reused = report.artifacts.iter().filter(|a| a.reused).count();
     ctx.printer.status(

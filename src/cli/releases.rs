@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{CmdResult, Ctx, Failure};
 use crate::state::ReleaseStatus;
-use crate::ui::{bold, pad};
+use crate::ui::bold;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -102,25 +102,7 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
             marker(&r.id),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
-        .map(|c| {
-            rows.iter()
-                .map(|r| {
-                    anstream::adapter::strip_str(&r[c])
-                        .to_string()
-                        .chars()
-                        .count()
-                })
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in &rows {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| pad(c, *w)).collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
+    let out = crate::ui::table(&rows);
     ctx.printer.data(&out);
     Ok(())
 }

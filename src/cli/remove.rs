@@ -1,6 +1,6 @@
 //! `nubo remove`: remove everything nubo created for the target, and its records.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 
 use serde_json::json;
 
@@ -24,14 +24,10 @@ pub fn exec(_args: Args, ctx: &Ctx) -> CmdResult {
             );
             return Err(Failure::Exit(1));
         }
-        eprint!(
-            "remove every release of `{}` from `{}`? [y/N] ",
+        if !crate::ui::confirm(&format!(
+            "remove every release of `{}` from `{}`?",
             t.resolved.service, t.resolved.target
-        );
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        )) {
             return Err(Failure::Exit(1));
         }
     }

@@ -1,6 +1,6 @@
 //! `nubo unlock`: break a target's lock whose holder is gone.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 
 use serde_json::json;
 
@@ -55,11 +55,7 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
             );
             return Err(Failure::Exit(1));
         }
-        eprint!("break the lock held by {}? [y/N] ", holder.describe());
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        if !crate::ui::confirm(&format!("break the lock held by {}?", holder.describe())) {
             return Err(Failure::Exit(1));
         }
     }

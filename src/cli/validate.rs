@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{CmdResult, Ctx, Failure};
 use crate::resolve::ProcessEnv;
-use crate::ui::{bold, pad, paint};
+use crate::ui::{bold, paint};
 use crate::validate::{self, TargetReport};
 
 #[derive(Debug, clap::Args)]
@@ -147,30 +147,7 @@ fn render_table(targets: &[TargetReport]) -> String {
         }
         rows.push(row);
     }
-    let cols = rows[0].len();
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .map(|r| {
-                    anstream::adapter::strip_str(&r[c])
-                        .to_string()
-                        .chars()
-                        .count()
-                })
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in &rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| pad(cell, *w))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
+    let mut out = crate::ui::table(&rows);
     if !notes.is_empty() {
         out.push('\n');
         for (i, note) in notes.iter().enumerate() {

@@ -154,6 +154,48 @@ pub fn paint(s: &str, color: AnsiColor) -> String {
     format!("{c}{s}{c:#}")
 }
 
+/// Rows as aligned columns (two spaces apart, ANSI codes not counted),
+/// one line each, trailing space trimmed.
+pub fn table<R: AsRef<[String]>>(rows: &[R]) -> String {
+    let width = |s: &str| anstream::adapter::strip_str(s).to_string().chars().count();
+    let cols = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.as_ref().get(c))
+                .map(|cell| width(cell))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .as_ref()
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| pad(c, *w))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Ask `question` on the terminal; without one, or without a yes, false.
+/// `--yes` callers skip this.
+pub fn confirm(question: &str) -> bool {
+    use std::io::{BufRead, IsTerminal};
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
 /// Pad `s` to `width` visible characters (ANSI codes do not count).
 pub fn pad(s: &str, width: usize) -> String {
     let visible = anstream::adapter::strip_str(s).to_string().chars().count();

@@ -765,3 +765,25 @@ fn an_interrupted_release_is_never_served_unchecked() {
     let out = s.ok(&["deploy"]);
     assert_eq!(out.stdout.trim(), "r3");
 }
+
+#[test]
+fn remove_asks_then_removes_everything() {
+    let s = Svc::new();
+    s.ok(&["deploy"]);
+    let out = s.run(&["remove"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("pass `--yes`"), "{}", out.stderr);
+    assert!(s.live().is_some());
+    let out = s.ok(&["remove", "--yes"]);
+    assert!(
+        out.stderr.contains("Removed `svc` from `dev` (1 releases)"),
+        "{}",
+        out.stderr
+    );
+    assert!(s.live().is_none());
+    assert!(s.release_ids().is_empty());
+    assert_eq!(s.calls().last().map(String::as_str), Some("remove "));
+    // A fresh start: the next deploy makes a whole new release.
+    let out = s.ok(&["deploy"]);
+    assert_eq!(out.stdout.trim(), "r2", "release numbers are never reused");
+}

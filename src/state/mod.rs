@@ -297,12 +297,13 @@ impl State {
         Ok(seq)
     }
 
-    /// Remove every record (after `nubo remove --purge-state`).
+    /// Remove every record (after `nubo remove`).
     pub fn purge(&self) -> Result<(), StateError> {
         for key in self.store.list("releases").map_err(|e| self.io(e))? {
             self.store.delete(&key).map_err(|e| self.io(e))?;
         }
-        for key in ["pointer.json", "journal.json", "meta.json"] {
+        // `meta.json` stays: release numbers are never reused, even after a remove.
+        for key in ["pointer.json", "journal.json"] {
             self.store.delete(key).map_err(|e| self.io(e))?;
         }
         Ok(())

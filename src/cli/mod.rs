@@ -11,6 +11,7 @@ mod dev;
 mod export;
 mod init;
 mod invoke;
+mod local;
 mod logs;
 mod package;
 mod plan;
@@ -118,6 +119,8 @@ pub enum Command {
     Export(export::Args),
     /// Estimate what the service costs on each target
     Cost(cost::Args),
+    /// Manage the embedded local cloud
+    Local(local::Args),
     /// Print the JSON Schema of nubo.yaml
     Schema(schema::Args),
     /// Print a shell completion script
@@ -196,7 +199,7 @@ impl Ctx {
             )));
         }
         let provider =
-            crate::provider::open(&resolved, &crate::resolve::ProcessEnv).map_err(|e| match e {
+            crate::provider::open(&resolved, &loaded.dir, &crate::resolve::ProcessEnv).map_err(|e| match e {
                 crate::provider::OpenError::NotYet { .. } => Failure::Other(anyhow::anyhow!("{e}")),
                 other => Failure::Other(anyhow::Error::new(other)),
             })?;
@@ -446,6 +449,7 @@ fn run(command: Command, ctx: &Ctx) -> CmdResult {
         Command::Unlock(a) => unlock::exec(a, ctx),
         Command::Export(a) => export::exec(a, ctx),
         Command::Cost(a) => cost::exec(a, ctx),
+        Command::Local(a) => local::exec(a, ctx),
         Command::Schema(a) => schema::exec(a, ctx),
         Command::Completions(a) => completions::exec(a, ctx),
     }

@@ -14,6 +14,7 @@
 
 #[cfg(feature = "test-backend")]
 pub mod fake;
+pub mod local;
 pub mod spec;
 
 use std::collections::BTreeMap;
@@ -149,20 +150,25 @@ pub enum OpenError {
     Provider(#[from] ProviderError),
 }
 
-/// The backend for a resolved target.
+/// The backend for a resolved target of the service at `manifest_dir`.
 pub fn open(
     resolved: &Resolved,
+    manifest_dir: &std::path::Path,
     env: &dyn Environment,
 ) -> std::result::Result<Box<dyn Provider>, OpenError> {
-    #[cfg(feature = "test-backend")]
-    if resolved.provider == ProviderKind::Local
-        && let Some(dir) = env.var("NUBO_TEST_BACKEND")
-    {
-        return Ok(Box::new(fake::FakeProvider::open(std::path::Path::new(
-            &dir,
-        ))?));
+    if resolved.provider == ProviderKind::Local {
+        #[cfg(feature = "test-backend")]
+        if let Some(dir) = env.var("NUBO_TEST_BACKEND") {
+            return Ok(Box::new(fake::FakeProvider::open(std::path::Path::new(
+                &dir,
+            ))?));
+        }
+        let _ = env;
+        return Ok(Box::new(local::LocalProvider::connect(
+            &local::local_dir(manifest_dir),
+            resolved.settings.port,
+        )?));
     }
-    let _ = env;
     Err(OpenError::NotYet {
         provider: resolved.provider,
         version: env!("CARGO_PKG_VERSION"),

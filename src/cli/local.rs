@@ -1,0 +1,98 @@
+//! `nubo local status|stop`: the embedded local cloud's daemon.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use super::{CmdResult, Ctx, Failure};
+use crate::provider::local::{self, LocalProvider};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Sub,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Sub {
+    /// Show whether the local cloud runs, where, and what it serves
+    Status,
+    /// Stop the local cloud: workers ended, state saved
+    Stop,
+    /// Run the daemon in the foreground (started for you by `nubo deploy`)
+    #[command(hide = true)]
+    Daemon {
+        /// The `.nubo/local` directory to serve
+        #[arg(long)]
+        dir: PathBuf,
+        /// Port of the HTTP gateway (default: any free port)
+        #[arg(long)]
+        port: Option<u16>,
+    },
+}
+
+pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
+    if let Sub::Daemon { dir, port } = &args.command {
+        return local::daemon::run(dir, *port)
+            .map_err(|e| Failure::Other(e.context("the local cloud stopped")));
+    }
+    let manifest_dir = ctx
+        .global
+        .file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let dir = local::local_dir(&manifest_dir);
+    let Some((info, _)) = local::running(&dir) else {
+        if ctx.printer.is_json() {
+            ctx.printer
+                .event(json!({"type": "result", "ok": true, "running": false}));
+        } else {
+            ctx.printer
+                .status("Stopped", "the local cloud is not running");
+        }
+        return Ok(());
+    };
+    let client =
+        LocalProvider::connect(&dir, None).map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
+    match args.command {
+        Sub::Status => {
+            let status = client
+                .status()
+                .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
+            if ctx.printer.is_json() {
+                ctx.printer.event(json!({"type": "result", "ok": true, "running": true, "gateway": format!("http://{}", info.gateway), "pid": info.pid, "status": status}));
+            } else {
+                ctx.printer.data(&format!(
+                    "running   pid {} since {}\ngateway   http://{}\nlive      {}\nworkers   {}\n",
+                    info.pid,
+                    info.started,
+                    info.gateway,
+                    status["live"]["primary"].as_str().unwrap_or("nothing"),
+                    status["workers"]
+                ));
+            }
+        }
+        Sub::Stop => {
+            client
+                .stop()
+                .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
+            let t = std::time::Instant::now();
+            while dir.join("daemon.json").exists()
+                && t.elapsed() < std::time::Duration::from_secs(10)
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            if ctx.printer.is_json() {
+                ctx.printer
+                    .event(json!({"type": "result", "ok": true, "stopped": true}));
+            } else {
+                ctx.printer
+                    .status("Stopped", format!("the local cloud (pid {})", info.pid));
+            }
+        }
+        Sub::Daemon { .. } => unreachable!("handled above"),
+    }
+    Ok(())
+}

@@ -1,0 +1,223 @@
+// nubo local worker for Node.js (written to disk by nubo, not edited by hand).
+//
+// Loads the handler named by _HANDLER ("path/file.export", relative to
+// LAMBDA_TASK_ROOT) and serves invocations one at a time from the AWS Lambda
+// Runtime API at AWS_LAMBDA_RUNTIME_API. Handlers are called as
+// handler(event, {release, function, requestId}); async, sync and legacy
+// callback-style handlers are supported. CommonJS, core modules only.
+"use strict";
+
+const http = require("http");
+const path = require("path");
+const fs = require("fs");
+const { pathToFileURL } = require("url");
+
+const api = new URL("http://" + process.env.AWS_LAMBDA_RUNTIME_API);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+// One request to the runtime API. Resolves {status, headers, body}; rejects
+// only on network errors. A keep-alive socket the server closed while idle is
+// retried once on a fresh connection.
+function request(method, urlPath, body, headers = {}, retried = false) {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : Buffer.from(body, "utf8");
+    if (data) {
+      headers["Content-Type"] = "application/json";
+      headers["Content-Length"] = data.length;
+    }
+    const req = http.request(
+      {
+        host: api.hostname.replace(/^\[|\]$/g, ""),
+        port: api.port || 80,
+        method,
+        path: "/2018-06-01" + urlPath,
+        headers,
+        agent,
+      },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () =>
+          resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }),
+        );
+      },
+    );
+    req.on("error", (err) => {
+      if (req.reusedSocket && !retried && err.code === "ECONNRESET") {
+        resolve(request(method, urlPath, body, headers, true));
+      } else {
+        reject(err);
+      }
+    });
+    req.end(data);
+  });
+}
+
+// The daemon went away: nothing left to do.
+function gone() {
+  process.exit(0);
+}
+
+function errorType(err) {
+  if (!(err instanceof Error)) return "Error";
+  if (err.name && err.name !== "Error") return err.name;
+  return (err.constructor && err.constructor.name) || "Error";
+}
+
+function errorJson(err, type) {
+  if (!(err instanceof Error)) {
+    let message;
+    try {
+      message = typeof err === "string" ? err : JSON.stringify(err);
+    } catch {}
+    return { errorMessage: message === undefined ? String(err) : message, errorType: type || "Error", stackTrace: [] };
+  }
+  // Keep the user's frames: drop this file's and node's internals.
+  const stack = String(err.stack || "")
+    .split("\n")
+    .slice(1)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.includes(__filename) && !l.includes("node:internal"));
+  return { errorMessage: String(err.message), errorType: type || errorType(err), stackTrace: stack };
+}
+
+function postError(urlPath, err, type) {
+  const json = errorJson(err, type);
+  let body;
+  try {
+    body = JSON.stringify(json);
+  } catch {
+    body = JSON.stringify({ errorMessage: String(json.errorMessage), errorType: String(json.errorType), stackTrace: [] });
+  }
+  return request("POST", urlPath, body, { "Lambda-Runtime-Function-Error-Type": json.errorType });
+}
+
+function runtimeError(type, message) {
+  const err = new Error(message);
+  err.name = type;
+  return err;
+}
+
+async function loadHandler() {
+  const spec = process.env._HANDLER || "";
+  const dot = spec.lastIndexOf(".");
+  if (dot <= 0 || dot === spec.length - 1) {
+    throw runtimeError("Runtime.MalformedHandlerName", `Bad handler '${spec}': expected 'path/file.export'`);
+  }
+  const root = process.env.LAMBDA_TASK_ROOT || process.cwd();
+  const base = path.resolve(root, spec.slice(0, dot));
+  const name = spec.slice(dot + 1);
+
+  let mod;
+  const file = [".js", ".cjs", ".mjs"].map((ext) => base + ext).find((f) => fs.existsSync(f));
+  if (!file) {
+    throw runtimeError(
+      "Runtime.ImportModuleError",
+      `Cannot find module '${spec.slice(0, dot)}' (looked for .js, .cjs, .mjs in ${root})`,
+    );
+  }
+  if (file.endsWith(".mjs")) {
+    mod = await import(pathToFileURL(file).href);
+  } else {
+    try {
+      mod = require(file);
+    } catch (err) {
+      // A .js file in a "type": "module" package is ESM.
+      if (err && err.code === "ERR_REQUIRE_ESM") mod = await import(pathToFileURL(file).href);
+      else throw err;
+    }
+  }
+  let fn = mod == null ? undefined : mod[name];
+  // import() of a CommonJS module puts module.exports on `default`.
+  if (typeof fn !== "function" && mod && mod.default && typeof mod.default[name] === "function") fn = mod.default[name];
+  if (typeof fn !== "function") {
+    throw runtimeError("Runtime.HandlerNotFound", `${path.relative(root, file)} does not export a function '${name}'`);
+  }
+  return fn;
+}
+
+function invoke(handler, event, ctx) {
+  if (handler.length >= 3) {
+    return new Promise((resolve, reject) => {
+      const callback = (err, result) => (err != null ? reject(err) : resolve(result));
+      const ret = handler(event, ctx, callback);
+      if (ret !== undefined) Promise.resolve(ret).then(resolve, reject);
+    });
+  }
+  return Promise.resolve().then(() => handler(event, ctx));
+}
+
+// Errors thrown outside the handler's promise chain (timers, stray promises)
+// fail the invocation in flight instead of killing the worker.
+let failCurrent = null;
+function onStray(err) {
+  if (failCurrent) failCurrent(err);
+  else console.error(err);
+}
+process.on("uncaughtException", onStray);
+process.on("unhandledRejection", onStray);
+
+async function main() {
+  let handler;
+  let nubo;
+  try {
+    nubo = require("nubo");
+    handler = await loadHandler();
+  } catch (err) {
+    await postError("/runtime/init/error", err).catch(() => {});
+    process.exit(1);
+  }
+
+  for (;;) {
+    let next;
+    try {
+      next = await request("GET", "/runtime/invocation/next");
+    } catch {
+      return gone();
+    }
+    if (next.status !== 200) {
+      console.error(`nubo worker: unexpected status ${next.status} from runtime API: ${next.body}`);
+      process.exit(1);
+    }
+    const requestId = next.headers["lambda-runtime-aws-request-id"];
+    const ctx = {
+      release: next.headers["nubo-release"] ?? null,
+      function: process.env.AWS_LAMBDA_FUNCTION_NAME ?? null,
+      requestId: requestId ?? null,
+    };
+    const prefix = `/runtime/invocation/${encodeURIComponent(requestId)}`;
+
+    let result;
+    let failed = null;
+    try {
+      const stray = new Promise((_, reject) => (failCurrent = reject));
+      const event = next.body === "" ? null : JSON.parse(next.body);
+      nubo._setContext(ctx);
+      result = await Promise.race([invoke(handler, event, { ...ctx }), stray]);
+    } catch (err) {
+      failed = err;
+    } finally {
+      failCurrent = null;
+    }
+
+    try {
+      if (failed) {
+        await postError(prefix + "/error", failed);
+        continue;
+      }
+      let body;
+      try {
+        body = JSON.stringify(result);
+      } catch (err) {
+        await postError(prefix + "/error", runtimeError("Runtime.MarshalError", `Unable to serialise response: ${err.message}`));
+        continue;
+      }
+      await request("POST", prefix + "/response", body === undefined ? "null" : body);
+    } catch {
+      return gone();
+    }
+  }
+}
+
+main();

@@ -426,12 +426,7 @@ fn provider_settings_and_native_handlers_warn_but_pass() {
 #[test]
 fn release_commands_say_which_backends_are_not_available_yet() {
     let shop = repo().join("examples/shop");
-    for (target, provider) in [
-        ("dev", "local"),
-        ("prod", "aws"),
-        ("gprod", "gcp"),
-        ("aprod", "azure"),
-    ] {
+    for (target, provider) in [("prod", "aws"), ("gprod", "gcp"), ("aprod", "azure")] {
         for cmd in ["deploy", "plan", "status", "releases", "rollback"] {
             let out = run(nubo()
                 .current_dir(&shop)

@@ -198,11 +198,11 @@ impl Ctx {
                 env!("CARGO_PKG_VERSION")
             )));
         }
-        let provider =
-            crate::provider::open(&resolved, &loaded.dir, &crate::resolve::ProcessEnv).map_err(|e| match e {
-                crate::provider::OpenError::NotYet { .. } => Failure::Other(anyhow::anyhow!("{e}")),
-                other => Failure::Other(anyhow::Error::new(other)),
-            })?;
+        let provider = crate::provider::open(&resolved, &loaded.dir, &crate::resolve::ProcessEnv)
+            .map_err(|e| match e {
+            crate::provider::OpenError::NotYet { .. } => Failure::Other(anyhow::anyhow!("{e}")),
+            other => Failure::Other(anyhow::Error::new(other)),
+        })?;
         let state = State::new(Box::new(LocalStore::new(crate::state::default_dir(
             &loaded.dir,
             &resolved.target,

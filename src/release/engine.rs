@@ -68,7 +68,7 @@ pub trait Observer: Sync {
 pub enum EngineError {
     #[error(transparent)]
     State(#[from] StateError),
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Provider {
         context: String,
         #[source]

@@ -189,21 +189,28 @@ async function main() {
     const prefix = `/runtime/invocation/${encodeURIComponent(requestId)}`;
 
     let result;
-    let failed = null;
+    let failed = false;
+    let error;
+    // Keep the process alive while the invocation is pending: a handler whose
+    // promise never settles must time out (and be stopped by the daemon), as on
+    // Lambda, not end the process with nothing left on the event loop.
+    const alive = setInterval(() => {}, 1 << 30);
     try {
       const stray = new Promise((_, reject) => (failCurrent = reject));
       const event = next.body === "" ? null : JSON.parse(next.body);
       nubo._setContext(ctx);
       result = await Promise.race([invoke(handler, event, { ...ctx }), stray]);
     } catch (err) {
-      failed = err;
+      failed = true;
+      error = err;
     } finally {
       failCurrent = null;
+      clearInterval(alive);
     }
 
     try {
       if (failed) {
-        await postError(prefix + "/error", failed);
+        await postError(prefix + "/error", error);
         continue;
       }
       let body;

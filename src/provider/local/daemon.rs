@@ -154,6 +154,10 @@ async fn serve(dir: &Path, port: Option<u16>) -> anyhow::Result<()> {
         .route("/v1/retire", post(retire))
         .route("/v1/remove", post(remove))
         .route("/v1/stop", post(stop))
+        .route_layer(axum::middleware::from_fn_with_state(
+            cloud.clone(),
+            require_token,
+        ))
         .route("/call", post(call))
         .layer(DefaultBodyLimit::max(6 * 1024 * 1024))
         .with_state(cloud.clone());
@@ -325,16 +329,20 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-macro_rules! authorize {
-    ($cloud:expr, $headers:expr) => {
-        if !$cloud.authorized(&$headers, &$cloud.token) {
-            return bad(StatusCode::UNAUTHORIZED, "missing or wrong token");
-        }
-    };
+/// Every control request must carry the daemon's token, checked before
+/// anything else (the body is not even read without it).
+async fn require_token(
+    State(cloud): State<Arc<Cloud>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !cloud.authorized(req.headers(), &cloud.token) {
+        return bad(StatusCode::UNAUTHORIZED, "missing or wrong token");
+    }
+    next.run(req).await
 }
 
-async fn status(State(cloud): State<Arc<Cloud>>, headers: HeaderMap) -> Response {
-    authorize!(cloud, headers);
+async fn status(State(cloud): State<Arc<Cloud>>) -> Response {
     let state = cloud.state.lock().await;
     let workers: usize = cloud
         .pools
@@ -355,10 +363,8 @@ async fn status(State(cloud): State<Arc<Cloud>>, headers: HeaderMap) -> Response
 
 async fn publish(
     State(cloud): State<Arc<Cloud>>,
-    headers: HeaderMap,
     axum::Json(req): axum::Json<PublishRequest>,
 ) -> Response {
-    authorize!(cloud, headers);
     let mut state = cloud.state.lock().await;
     if let Some(r) = state
         .versions
@@ -443,10 +449,8 @@ fn extract(zip: &Path, dest: &Path) -> Result<(), String> {
 
 async fn stage(
     State(cloud): State<Arc<Cloud>>,
-    headers: HeaderMap,
     axum::Json(req): axum::Json<StagedRelease>,
 ) -> Response {
-    authorize!(cloud, headers);
     let mut state = cloud.state.lock().await;
     for (function, version) in &req.versions {
         if !state
@@ -468,17 +472,11 @@ async fn stage(
     axum::Json(json!({})).into_response()
 }
 
-async fn live(State(cloud): State<Arc<Cloud>>, headers: HeaderMap) -> Response {
-    authorize!(cloud, headers);
+async fn live(State(cloud): State<Arc<Cloud>>) -> Response {
     axum::Json(cloud.state.lock().await.live.clone()).into_response()
 }
 
-async fn route(
-    State(cloud): State<Arc<Cloud>>,
-    headers: HeaderMap,
-    axum::Json(r): axum::Json<Route>,
-) -> Response {
-    authorize!(cloud, headers);
+async fn route(State(cloud): State<Arc<Cloud>>, axum::Json(r): axum::Json<Route>) -> Response {
     let mut state = cloud.state.lock().await;
     for id in std::iter::once(&r.primary).chain(r.canary.as_ref().map(|(c, _)| c)) {
         if !state.releases.contains_key(id) {
@@ -499,10 +497,8 @@ async fn route(
 
 async fn retire(
     State(cloud): State<Arc<Cloud>>,
-    headers: HeaderMap,
     axum::Json(req): axum::Json<RetireRequest>,
 ) -> Response {
-    authorize!(cloud, headers);
     let mut state = cloud.state.lock().await;
     state.releases.remove(&req.release.id);
     let mut dropped = Vec::new();
@@ -538,8 +534,7 @@ async fn retire(
     axum::Json(json!({})).into_response()
 }
 
-async fn remove(State(cloud): State<Arc<Cloud>>, headers: HeaderMap) -> Response {
-    authorize!(cloud, headers);
+async fn remove(State(cloud): State<Arc<Cloud>>) -> Response {
     let mut state = cloud.state.lock().await;
     *state = Persisted {
         next_version: std::mem::take(&mut state.next_version),
@@ -561,8 +556,7 @@ async fn remove(State(cloud): State<Arc<Cloud>>, headers: HeaderMap) -> Response
     axum::Json(json!({})).into_response()
 }
 
-async fn stop(State(cloud): State<Arc<Cloud>>, headers: HeaderMap) -> Response {
-    authorize!(cloud, headers);
+async fn stop(State(cloud): State<Arc<Cloud>>) -> Response {
     cloud.stop.notify_waiters();
     axum::Json(json!({ "stopping": true })).into_response()
 }
@@ -570,10 +564,8 @@ async fn stop(State(cloud): State<Arc<Cloud>>, headers: HeaderMap) -> Response {
 /// `POST /v1/invoke`: a staged release's function, for checks and `nubo invoke`.
 async fn invoke(
     State(cloud): State<Arc<Cloud>>,
-    headers: HeaderMap,
     axum::Json(req): axum::Json<InvokeRequest>,
 ) -> Response {
-    authorize!(cloud, headers);
     let snap = cloud.snapshot();
     let Some(pool) = snap
         .releases

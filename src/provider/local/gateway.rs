@@ -298,6 +298,7 @@ pub fn check_event(style: HandlerStyle, with: &Value, events: &[Event], release:
 }
 
 /// An HTTP response from a handler's return value.
+#[derive(Debug)]
 pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,

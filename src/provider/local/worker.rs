@@ -489,7 +489,7 @@ async fn copy_log(
 async fn watch_memory(pid: u32, limit_kib: u64, worker: Arc<Worker>) {
     let status = format!("/proc/{pid}/status");
     while worker.alive() {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let Ok(text) = tokio::fs::read_to_string(&status).await else {
             return;
         };

@@ -1,0 +1,4 @@
+exports.handler = async (event, ctx) => ({
+  amount: event.amount,
+  chain: [{ function: ctx.function, release: ctx.release }],
+});

@@ -1,0 +1,1 @@
+exports.handler = async () => { const a = {}; a.self = a; return a; };

@@ -1,0 +1,1 @@
+const nubo = require("nubo"); exports.handler = async () => { try { await nubo.call("ok", {}); return { status: 200, body: "called" }; } catch (e) { return { status: 403, body: String(e.message) }; } };

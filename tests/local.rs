@@ -194,6 +194,51 @@ fn shop_runs_its_chain_and_rolls_back() {
     s.ok(&["rollback"]);
     assert!(order("r1")["order"]["v"].is_null());
 
+    // `nubo invoke` runs one function of a release; `nubo logs` shows its output.
+    let out = s.ok(&[
+        "invoke",
+        "charge",
+        "--release",
+        "r2",
+        "--data",
+        r#"{"sku": 2, "qty": 1, "orderId": "o-1"}"#,
+    ]);
+    let body: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(body["status"], 200, "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("Invoked `charge` on release `r2`: status 200"),
+        "{}",
+        out.stderr
+    );
+    let out = s.run(&["invoke", "charge", "--data", "{oops"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("`--data` is not JSON"),
+        "{}",
+        out.stderr
+    );
+    let out = s.run(&["invoke", "chrage"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("did you mean `charge`?"),
+        "{}",
+        out.stderr
+    );
+    let out = s.ok(&["logs", "charge", "--release", "r2"]);
+    assert!(
+        out.stdout.contains("\"orderId\": \"o-1\""),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .all(|l| l.split(' ').nth(1) == Some("r2")),
+        "{}",
+        out.stdout
+    );
+
     // The function logs, with release and request id.
     let log = std::fs::read_to_string(s.dir.join(".nubo/local/logs/charge.log")).unwrap();
     assert!(

@@ -115,6 +115,12 @@ fn shop_runs_its_chain_and_rolls_back() {
     let s = Service::from(&repo().join("examples/shop"));
     // Canary steps of five minutes are for production; switch at once here.
     s.edit("nubo.yaml", "strategy: canary", "strategy: blue-green");
+    // Any free port: tests run side by side.
+    s.edit(
+        "nubo.yaml",
+        "provider: local, port: 8080",
+        "provider: local",
+    );
     let out = s.ok(&["deploy"]);
     assert_eq!(out.stdout.trim(), "r1");
     assert!(
@@ -553,4 +559,53 @@ fn local_status_and_stop() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 200);
+}
+
+/// AWS's own runtime interface client (PyPI `awslambdaric`, installed into
+/// the project's `.venv` by `./scripts/test`) runs a native handler unmodified.
+#[test]
+fn aws_runtime_interface_client_runs_unmodified() {
+    let python = repo().join(".venv/bin/python");
+    let has = std::process::Command::new(&python)
+        .args(["-c", "import awslambdaric"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        has,
+        "awslambdaric is not installed in {}: run ./scripts/test, which installs it",
+        python.display()
+    );
+    let s = Service::from(&repo().join("tests/services/lambdaric"));
+    let out = s
+        .cmd()
+        .env("NUBO_AWSLAMBDARIC_PYTHON", &python)
+        .arg("deploy")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let resp = client()
+        .get(format!("{}/native/nubo", s.gateway()))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().unwrap();
+    assert_eq!(body["greeting"], "hello nubo");
+    assert_eq!(body["method"], "GET");
+    assert_eq!(body["resource"], "/native/{name}");
+    assert_eq!(body["release"], "r1");
+    assert_eq!(body["function"], "native");
+    assert_eq!(
+        body["arn"],
+        "arn:aws:lambda:local:000000000000:function:native:r1"
+    );
+    assert!(body["requestId"].as_str().is_some_and(|id| id.len() == 36));
+    assert!(
+        body["remaining_ms"]
+            .as_u64()
+            .is_some_and(|ms| ms > 0 && ms <= 10_000)
+    );
 }

@@ -59,7 +59,7 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
             "published": outcome.published,
             "uploaded": outcome.uploaded,
             "pruned": outcome.pruned,
-            "endpoints": [],
+            "endpoints": t.provider.endpoint().into_iter().collect::<Vec<_>>(),
             "timings_ms": outcome.timings_ms,
             "elapsed_ms": elapsed.as_millis() as u64,
         }));
@@ -97,6 +97,11 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
             );
             ctx.printer.status("Next", format!("nubo switch {id}"));
         }
+    }
+    if let Some(url) = t.provider.endpoint()
+        && (outcome.switched || outcome.release.is_none())
+    {
+        ctx.printer.status("Serving", url);
     }
     if let Some(id) = &outcome.release {
         ctx.printer.data(&format!("{id}\n"));

@@ -136,6 +136,10 @@ pub trait Provider: Sync {
     fn retire(&self, release: &StagedRelease, keep: &[StagedRelease]) -> Result<()>;
     /// Remove everything nubo created for the target.
     fn remove(&self) -> Result<()>;
+    /// Where the target's HTTP routes are served, when it has one address.
+    fn endpoint(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Why no backend could be opened for a target.

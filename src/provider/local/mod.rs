@@ -358,6 +358,10 @@ impl Provider for LocalProvider {
         Ok(())
     }
 
+    fn endpoint(&self) -> Option<String> {
+        Some(format!("http://{}", self.info.gateway))
+    }
+
     fn remove(&self) -> Result<()> {
         let _: serde_json::Value = self.call::<(), _>("POST", "/v1/remove", None)?;
         let _ = std::fs::remove_dir_all(self.dir.join("artifacts"));

@@ -609,3 +609,106 @@ fn aws_runtime_interface_client_runs_unmodified() {
             .is_some_and(|ms| ms > 0 && ms <= 10_000)
     );
 }
+
+fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(secs) {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn schedules_queues_and_buckets_trigger_the_live_release() {
+    let s = Service::from(&repo().join("tests/services/triggers"));
+    s.ok(&["deploy"]);
+    let log = |f: &str| {
+        std::fs::read_to_string(s.dir.join(format!(".nubo/local/logs/{f}.log"))).unwrap_or_default()
+    };
+
+    // A schedule every second.
+    wait_for("two ticks", 15, || {
+        log("tick").matches("\"tick\"").count() >= 2
+    });
+    assert!(
+        log("tick")
+            .lines()
+            .all(|l| l.contains("\"release\":\"r1\""))
+    );
+
+    // Durable queue: sent messages arrive in batches of at most 2.
+    for n in 1..=3 {
+        s.ok(&[
+            "local",
+            "send",
+            "jobs",
+            "--data",
+            &format!("{{\"n\": {n}}}"),
+        ]);
+    }
+    wait_for("three messages", 15, || {
+        let l = log("consume");
+        ["1", "2", "3"]
+            .iter()
+            .all(|n| l.contains(&format!("{n}]")) || l.contains(&format!("{n},")))
+    });
+    for line in log("consume").lines() {
+        let json = &line[line.find('{').unwrap()..];
+        let v: Value = serde_json::from_str(json).unwrap();
+        assert!(v["batch"].as_array().unwrap().len() <= 2, "{line}");
+    }
+    // A message that always fails is retried, then dead-lettered.
+    s.ok(&["local", "send", "jobs", "--data", r#"{"fail": true}"#]);
+    let dead = s.dir.join(".nubo/local/queues/jobs/dead");
+    wait_for("a dead letter", 30, || {
+        std::fs::read_dir(&dead)
+            .map(|d| d.count() == 1)
+            .unwrap_or(false)
+    });
+    let letter: Value = serde_json::from_slice(
+        &std::fs::read(
+            std::fs::read_dir(&dead)
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(letter["attempts"], 5);
+    assert!(
+        letter["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot process"),
+        "{letter}"
+    );
+    assert_eq!(
+        log("consume").matches("cannot process").count(),
+        0,
+        "errors go to the caller, not the log"
+    );
+
+    // A file created under in/ fires `created`; one elsewhere does not; deleting fires `deleted`.
+    let bucket = s.dir.join(".nubo/local/buckets/files");
+    std::fs::create_dir_all(bucket.join("in")).unwrap();
+    std::fs::write(bucket.join("in/report.csv"), "a,b\n1,2\n").unwrap();
+    std::fs::write(bucket.join("other.txt"), "x").unwrap();
+    wait_for("a created event", 15, || {
+        log("upload").contains("\"file\":\"in/report.csv\",\"on\":\"created\",\"size\":8")
+    });
+    std::fs::remove_file(bucket.join("in/report.csv")).unwrap();
+    wait_for("a deleted event", 15, || {
+        log("upload").contains("\"file\":\"in/report.csv\",\"on\":\"deleted\"")
+    });
+    assert!(
+        !log("upload").contains("other.txt\",\"on\":\"created\""),
+        "{}",
+        log("upload")
+    );
+}

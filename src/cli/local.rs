@@ -19,6 +19,14 @@ pub enum Sub {
     Status,
     /// Stop the local cloud: workers ended, state saved
     Stop,
+    /// Put a message on one of the service's queues
+    Send {
+        /// The queue, as named in a `queue:` event
+        queue: String,
+        /// The message body: JSON text, or `@file`
+        #[arg(long, short = 'd', value_name = "JSON|@FILE")]
+        data: String,
+    },
     /// Run the daemon in the foreground (started for you by `nubo deploy`)
     #[command(hide = true)]
     Daemon {
@@ -90,6 +98,29 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
             } else {
                 ctx.printer
                     .status("Stopped", format!("the local cloud (pid {})", info.pid));
+            }
+        }
+        Sub::Send { queue, data } => {
+            let text = match data.strip_prefix('@') {
+                Some(f) => std::fs::read_to_string(f)
+                    .map_err(|e| Failure::Other(anyhow::anyhow!("could not read `{f}`: {e}")))?,
+                None => data,
+            };
+            let body: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                ctx.printer
+                    .error(format!("`--data` is not JSON: {e}"), None);
+                Failure::Exit(2)
+            })?;
+            let id = client
+                .send(&queue, &body)
+                .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
+            if ctx.printer.is_json() {
+                ctx.printer
+                    .event(json!({"type": "result", "ok": true, "queue": queue, "id": id}));
+            } else {
+                ctx.printer.data(&format!("{id}\n"));
+                ctx.printer
+                    .status("Sent", format!("a message to queue `{queue}`"));
             }
         }
         Sub::Daemon { .. } => unreachable!("handled above"),

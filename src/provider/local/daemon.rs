@@ -21,6 +21,8 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+mod triggers;
+
 use super::gateway::{self, Match, Routes};
 use super::worker::{self, Failure, Pool};
 use super::{
@@ -71,6 +73,8 @@ struct Cloud {
     snapshot: RwLock<Arc<Snapshot>>,
     pools: std::sync::Mutex<HashMap<(String, String), Arc<Pool>>>,
     stop: tokio::sync::Notify,
+    /// Bucket objects whose `created` event fired (`bucket/key`).
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 fn random_token() -> String {
@@ -126,6 +130,7 @@ async fn serve(dir: &Path, port: Option<u16>) -> anyhow::Result<()> {
         snapshot: RwLock::new(Arc::new(Snapshot::default())),
         pools: std::sync::Mutex::new(HashMap::new()),
         stop: tokio::sync::Notify::new(),
+        seen: std::sync::Mutex::new(std::collections::HashSet::new()),
     });
     {
         let state = cloud.state.lock().await;
@@ -154,6 +159,7 @@ async fn serve(dir: &Path, port: Option<u16>) -> anyhow::Result<()> {
         .route("/v1/retire", post(retire))
         .route("/v1/remove", post(remove))
         .route("/v1/stop", post(stop))
+        .route("/v1/queues/{name}", post(send).get(queue_status))
         .route_layer(axum::middleware::from_fn_with_state(
             cloud.clone(),
             require_token,
@@ -166,6 +172,7 @@ async fn serve(dir: &Path, port: Option<u16>) -> anyhow::Result<()> {
         .layer(DefaultBodyLimit::max(6 * 1024 * 1024))
         .with_state(cloud.clone());
 
+    let triggers = tokio::spawn(triggers::run(cloud.clone()));
     let reaper = {
         let cloud = cloud.clone();
         tokio::spawn(async move {
@@ -220,6 +227,7 @@ async fn serve(dir: &Path, port: Option<u16>) -> anyhow::Result<()> {
     cloud.stop.notify_waiters();
     gateway_server.abort();
     reaper.abort();
+    triggers.abort();
     for p in cloud
         .pools
         .lock()
@@ -559,6 +567,52 @@ async fn remove(State(cloud): State<Arc<Cloud>>) -> Response {
 async fn stop(State(cloud): State<Arc<Cloud>>) -> Response {
     cloud.stop.notify_waiters();
     axum::Json(json!({ "stopping": true })).into_response()
+}
+
+#[derive(Deserialize)]
+struct SendBody {
+    body: Value,
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
+}
+
+/// `POST /v1/queues/{name}`: put a message on a durable queue.
+async fn send(
+    State(cloud): State<Arc<Cloud>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    axum::Json(req): axum::Json<SendBody>,
+) -> Response {
+    if !crate::validate::service::is_name(&name, 63) {
+        return bad(
+            StatusCode::BAD_REQUEST,
+            format!("`{name}` is not a queue name"),
+        );
+    }
+    match cloud.send(&name, req.body, req.attributes) {
+        Ok(id) => axum::Json(json!({ "id": id })).into_response(),
+        Err(e) => bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `GET /v1/queues/{name}`: messages waiting and dead-lettered.
+async fn queue_status(
+    State(cloud): State<Arc<Cloud>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    let count = |d: PathBuf| {
+        std::fs::read_dir(d)
+            .map(|e| {
+                e.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let dir = cloud.queue_dir(&name);
+    axum::Json(
+        json!({ "queue": name, "waiting": count(dir.clone()), "dead": count(dir.join("dead")) }),
+    )
+    .into_response()
 }
 
 /// `POST /v1/invoke`: a staged release's function, for checks and `nubo invoke`.

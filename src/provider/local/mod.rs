@@ -172,6 +172,19 @@ impl LocalProvider {
         Ok(())
     }
 
+    /// Put a message on a local queue.
+    pub fn send(&self, queue: &str, body: &serde_json::Value) -> Result<String> {
+        let v: serde_json::Value = self.call(
+            "POST",
+            &format!("/v1/queues/{queue}"),
+            Some(&serde_json::json!({ "body": body })),
+        )?;
+        v["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| err("no message id in the answer"))
+    }
+
     /// What the daemon reports about itself.
     pub fn status(&self) -> Result<serde_json::Value> {
         self.call::<(), _>("GET", "/v1/status", None)

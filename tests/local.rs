@@ -712,3 +712,73 @@ fn schedules_queues_and_buckets_trigger_the_live_release() {
         log("upload")
     );
 }
+
+/// `nubo dev`: deploy, serve, redeploy on save, keep the last good release
+/// when a save breaks the checks, stop cleanly on Ctrl-C.
+#[cfg(unix)]
+#[test]
+fn dev_redeploys_on_change_and_stops_on_ctrl_c() {
+    use std::io::Read;
+    let s = Service::from(&repo().join("examples/hello"));
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("nubo"))
+        .arg("dev")
+        .arg(&s.dir)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = client();
+    let hello = |s: &Service| -> Option<(String, String)> {
+        let r = http
+            .get(format!("{}/hello?name=dev", s.gateway()))
+            .send()
+            .ok()?;
+        let release = r.headers().get("nubo-release")?.to_str().ok()?.to_owned();
+        Some((release, r.text().ok()?))
+    };
+    wait_for("the first release", 60, || {
+        s.dir.join(".nubo/local/daemon.json").exists() && hello(&s).is_some_and(|(r, _)| r == "r1")
+    });
+    // Save a change: a new release serves it.
+    s.edit("src/hello.js", "message: ", "edited: true, message: ");
+    wait_for("the change to be served", 60, || {
+        hello(&s).is_some_and(|(r, b)| r == "r2" && b.contains("edited"))
+    });
+    // Save a change that breaks the check: r2 keeps serving.
+    s.edit("src/hello.js", "Hello", "Bye");
+    std::thread::sleep(Duration::from_secs(3));
+    let (release, body) = hello(&s).unwrap();
+    assert_eq!(release, "r2", "{body}");
+    // Ctrl-C stops nubo dev and the local cloud.
+    let pid = child.id() as i32;
+    std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "nubo dev did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("Watching"), "{err}");
+    assert!(err.contains("Route GET http://127.0.0.1:"), "{err}");
+    assert!(err.contains("failed its checks"), "{err}");
+    wait_for("the daemon to stop", 10, || {
+        !s.dir.join(".nubo/local/daemon.json").exists()
+    });
+}

@@ -21,13 +21,26 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
+    run(ctx, args.no_switch, args.lock_timeout, false)
+}
+
+/// One deploy; `blue_green` overrides a canary strategy (for `nubo dev`).
+pub fn run(
+    ctx: &Ctx,
+    no_switch: bool,
+    lock_timeout: Option<Duration>,
+    blue_green: bool,
+) -> CmdResult {
     let start = Instant::now();
-    let t = ctx.open_target()?;
+    let mut t = ctx.open_target()?;
+    if blue_green {
+        t.resolved.release.strategy = crate::manifest::Strategy::BlueGreen;
+    }
     let mut lock = ctx.lock(
         &t.state,
         &t.resolved.target,
         "nubo deploy",
-        args.lock_timeout.map(|d| d.0),
+        lock_timeout.map(|d| d.0),
     )?;
     let progress = Progress::new(&ctx.printer);
     let engine = Engine {
@@ -42,7 +55,7 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
         package: &report,
         manifest_hash: crate::release::manifest_hash(&t.loaded),
         origin: crate::release::origin(&t.loaded.dir),
-        no_switch: args.no_switch,
+        no_switch,
     };
     let outcome = engine.deploy(&input, &mut lock);
     progress.finish();

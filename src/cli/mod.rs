@@ -54,7 +54,7 @@ pub struct Cli {
 }
 
 /// Settings every command takes.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Global {
     /// The manifest to use
     #[arg(short = 'f', long = "file", global = true, value_name = "PATH", default_value = manifest::FILE_NAME, env = "NUBO_FILE")]

@@ -36,6 +36,7 @@ pub enum Verbosity {
     Verbose,
 }
 
+#[derive(Clone)]
 pub struct Printer {
     pub format: OutputFormat,
     pub verbosity: Verbosity,

@@ -156,7 +156,7 @@ pub async fn run(cloud: Arc<Cloud>) {
         }
 
         // Buckets, every 200 ms.
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) {
             for pool in functions.values() {
                 for e in &pool.config.events {
                     let Event::Storage(s) = e else { continue };
@@ -388,7 +388,7 @@ fn cron_matches(
                 let a = range.parse().unwrap_or(u32::MAX);
                 (a, if item.contains('/') { hi } else { a })
             };
-            (a..=b).contains(&v) && (v - a) % step == 0
+            (a..=b).contains(&v) && (v - a).is_multiple_of(step)
         })
     };
     field(fields[0], minute, 0, 59)

@@ -18,6 +18,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -217,11 +218,12 @@ async fn serve(dir: &Path, port: Option<u16>) -> anyhow::Result<()> {
     };
     let c1 = cloud.clone();
     let control_server = tokio::spawn(async move {
-        axum::serve(control, control_app)
+        axum::serve(control.tap_io(nodelay), control_app)
             .with_graceful_shutdown(async move { c1.stop.notified().await })
             .await
     });
-    let gateway_server = tokio::spawn(async move { axum::serve(gateway, gateway_app).await });
+    let gateway_server =
+        tokio::spawn(async move { axum::serve(gateway.tap_io(nodelay), gateway_app).await });
     shutdown.await;
     // Stop: no new requests, every worker ended, state on disk.
     cloud.stop.notify_waiters();
@@ -245,6 +247,11 @@ async fn serve(dir: &Path, port: Option<u16>) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(dir.join("daemon.json"));
     eprintln!("nubo local cloud: stopped");
     Ok(())
+}
+
+/// No Nagle delay: small request/response pairs are the whole workload.
+pub(super) fn nodelay(stream: &mut tokio::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
 }
 
 /// Write a file only its owner can read (it holds tokens or secret values).

@@ -20,6 +20,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{Mutex, Semaphore, mpsc, oneshot};
 
@@ -296,7 +297,7 @@ impl Pool {
         });
         let api = runtime_api(worker.clone());
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, api).await;
+            let _ = axum::serve(listener.tap_io(super::daemon::nodelay), api).await;
         });
 
         let mut cmd = self.command()?;

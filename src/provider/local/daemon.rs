@@ -699,13 +699,6 @@ async fn call(State(cloud): State<Arc<Cloud>>, headers: HeaderMap, body: Bytes) 
         )
             .into_response()
     };
-    if !cloud.authorized(&headers, &cloud.call_token) {
-        return fail(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            "missing or wrong call token".to_owned(),
-        );
-    }
     let header = |name: &str| {
         headers
             .get(name)
@@ -714,6 +707,26 @@ async fn call(State(cloud): State<Arc<Cloud>>, headers: HeaderMap, body: Bytes) 
             .to_owned()
     };
     let (release, caller) = (header("nubo-release"), header("nubo-caller"));
+    // The token is the calling version's own: it proves who calls.
+    let snap = cloud.snapshot();
+    let caller_version = snap
+        .releases
+        .get(&release)
+        .and_then(|v| v.functions.get(&caller))
+        .map(|p| p.version.clone());
+    let genuine = caller_version.is_some_and(|v| {
+        cloud.authorized(
+            &headers,
+            &worker::caller_token(&cloud.call_token, &caller, &v),
+        )
+    });
+    if !genuine {
+        return fail(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "missing or wrong call token".to_owned(),
+        );
+    }
     let req: CallBody = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -724,7 +737,6 @@ async fn call(State(cloud): State<Arc<Cloud>>, headers: HeaderMap, body: Bytes) 
             );
         }
     };
-    let snap = cloud.snapshot();
     let Some(view) = snap.releases.get(&release) else {
         return fail(
             StatusCode::NOT_FOUND,

@@ -38,6 +38,7 @@ pub struct Env {
     /// Directory with `bootstrap.js`, `bootstrap.py`, `node/nubo`, `python/nubo.py`.
     pub runtime_dir: PathBuf,
     pub call_url: String,
+    /// The secret each version's call token is derived from.
     pub call_token: String,
     pub logs_dir: PathBuf,
 }
@@ -136,6 +137,18 @@ pub struct Pool {
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The `nubo.call` token of one function version: it proves which function
+/// is calling, so a function can only use its own `calls:`.
+pub fn caller_token(secret: &str, function: &str, version: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in [secret, function, version] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    crate::package::zip::hex(&h.finalize())
+}
 
 /// A fresh request id.
 pub fn request_id() -> String {
@@ -426,7 +439,10 @@ impl Pool {
             .to_owned(),
         );
         vars.insert("NUBO_CALL_URL", self.env.call_url.clone());
-        vars.insert("NUBO_CALL_TOKEN", self.env.call_token.clone());
+        vars.insert(
+            "NUBO_CALL_TOKEN",
+            caller_token(&self.env.call_token, &self.function, &self.version),
+        );
         let node_path = self.env.runtime_dir.join("node");
         vars.insert(
             "NODE_PATH",

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{CmdResult, Ctx, engine_failure};
 use crate::manifest::Duration;
-use crate::release::{DeployInput, Engine};
+use crate::release::DeployInput;
 use crate::ui::progress::Progress;
 
 #[derive(Debug, clap::Args)]
@@ -43,11 +43,7 @@ pub fn run(
         lock_timeout.map(|d| d.0),
     )?;
     let progress = Progress::new(&ctx.printer);
-    let engine = Engine {
-        provider: t.provider.as_ref(),
-        state: &t.state,
-        observer: &progress,
-    };
+    let engine = t.engine(&progress);
     engine.recover().map_err(|e| engine_failure(ctx, e))?;
     let report = super::package::build(ctx, &t.loaded, &t.resolved)?;
     let input = DeployInput {

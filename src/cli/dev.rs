@@ -4,7 +4,6 @@
 //! the last good release serving). Ctrl-C stops the local cloud.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::{CmdResult, Ctx, Failure};
 use crate::manifest::{Event, ProviderKind};
+use crate::provider::local::logs::Tail;
 use crate::provider::local::{self, LocalProvider};
 
 #[derive(Debug, clap::Args)]
@@ -110,18 +110,11 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
     );
 
     let mut files = snapshot(&root);
-    let mut offsets: BTreeMap<PathBuf, u64> = BTreeMap::new();
-    for entry in std::fs::read_dir(dir.join("logs"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        offsets.insert(entry.path(), entry.metadata().map_or(0, |m| m.len()));
-    }
+    let mut tail = Tail::dir_from_end(&dir.join("logs"));
     let mut changed_at: Option<Instant> = None;
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(250));
-        stream_logs(&ctx, &dir.join("logs"), &mut offsets);
+        stream_logs(&ctx, &dir.join("logs"), &mut tail);
         let now = snapshot(&root);
         if now != files {
             files = now;
@@ -160,40 +153,17 @@ fn deploy(ctx: &Ctx) {
     }
 }
 
-/// Print new lines of every function's log.
-fn stream_logs(ctx: &Ctx, dir: &Path, offsets: &mut BTreeMap<PathBuf, u64>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let offset = offsets.entry(path.clone()).or_insert(0);
-        let Ok(mut file) = std::fs::File::open(&path) else {
-            continue;
-        };
-        let len = file.metadata().map_or(0, |m| m.len());
-        if len < *offset {
-            *offset = 0;
-        }
-        if len == *offset || file.seek(SeekFrom::Start(*offset)).is_err() {
-            continue;
-        }
-        let mut reader = std::io::BufReader::new(file);
-        let mut line = String::new();
-        while reader.read_line(&mut line).unwrap_or(0) > 0 {
-            if !line.ends_with('\n') {
-                break;
-            }
-            *offset += line.len() as u64;
-            // "time release function version request text" → "function | text"
-            let parts: Vec<&str> = line.splitn(6, ' ').collect();
-            if parts.len() == 6 {
-                ctx.printer
-                    .data(&format!("{} {} | {}", parts[2], parts[1], parts[5]));
-            } else {
-                ctx.printer.data(&line);
-            }
-            line.clear();
+/// Print new lines of every function's log as `function release | text`.
+fn stream_logs(ctx: &Ctx, dir: &Path, tail: &mut Tail) {
+    tail.discover(dir);
+    for line in tail.poll() {
+        // "time release function version request text"
+        let parts: Vec<&str> = line.splitn(6, ' ').collect();
+        if parts.len() == 6 {
+            ctx.printer
+                .data(&format!("{} {} | {}", parts[2], parts[1], parts[5]));
+        } else {
+            ctx.printer.data(&line);
         }
     }
 }

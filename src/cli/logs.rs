@@ -2,7 +2,6 @@
 //! local cloud, one line per write, with time, release, function, version
 //! and request id.
 
-use std::io::{BufRead, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -73,31 +72,12 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
     if !args.follow {
         return Ok(());
     }
+    let mut tail = crate::provider::local::logs::Tail::from_end(files.into_iter().map(|(p, _)| p));
     loop {
         std::thread::sleep(Duration::from_millis(200));
-        for (path, offset) in &mut files {
-            let Ok(mut file) = std::fs::File::open(&*path) else {
-                continue;
-            };
-            let len = file.metadata().map_or(0, |m| m.len());
-            if len < *offset {
-                *offset = 0; // truncated or recreated
-            }
-            if len == *offset || file.seek(SeekFrom::Start(*offset)).is_err() {
-                continue;
-            }
-            let mut reader = std::io::BufReader::new(file);
-            let mut line = String::new();
-            while reader.read_line(&mut line).unwrap_or(0) > 0 {
-                if line.ends_with('\n') {
-                    *offset += line.len() as u64;
-                    if keep(&line) {
-                        ctx.printer.data(&line);
-                    }
-                    line.clear();
-                } else {
-                    break; // a partial line: read it whole next time
-                }
+        for line in tail.poll() {
+            if keep(&line) {
+                ctx.printer.data(&line);
             }
         }
     }

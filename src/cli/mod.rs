@@ -285,6 +285,20 @@ pub struct Opened {
     pub provider: Box<dyn crate::provider::Provider>,
 }
 
+impl Opened {
+    /// The release engine over this target, reporting to `observer`.
+    pub fn engine<'a>(
+        &'a self,
+        observer: &'a dyn crate::release::Observer,
+    ) -> crate::release::Engine<'a> {
+        crate::release::Engine {
+            provider: self.provider.as_ref(),
+            state: &self.state,
+            observer,
+        }
+    }
+}
+
 /// How an engine error ends the command.
 pub fn engine_failure(ctx: &Ctx, e: EngineError) -> Failure {
     match e {

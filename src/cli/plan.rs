@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use super::{CmdResult, Ctx, Failure, engine_failure};
+use crate::release::desired;
 use crate::release::plan::Action;
-use crate::release::{Engine, desired};
 use crate::ui::progress::Progress;
 
 #[derive(Debug, clap::Args)]
@@ -18,11 +18,7 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
     let t = ctx.open_target()?;
     let report = super::package::build(ctx, &t.loaded, &t.resolved)?;
     let progress = Progress::new(&ctx.printer);
-    let engine = Engine {
-        provider: t.provider.as_ref(),
-        state: &t.state,
-        observer: &progress,
-    };
+    let engine = t.engine(&progress);
     let plan = engine
         .plan(&desired(&t.resolved, &report))
         .map_err(|e| engine_failure(ctx, e))?;

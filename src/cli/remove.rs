@@ -5,7 +5,6 @@ use std::io::IsTerminal;
 use serde_json::json;
 
 use super::{CmdResult, Ctx, Failure, engine_failure};
-use crate::release::Engine;
 use crate::ui::progress::Progress;
 
 #[derive(Debug, clap::Args)]
@@ -33,11 +32,7 @@ pub fn exec(_args: Args, ctx: &Ctx) -> CmdResult {
     }
     let _lock = ctx.lock(&t.state, &t.resolved.target, "nubo remove", None)?;
     let progress = Progress::new(&ctx.printer);
-    let engine = Engine {
-        provider: t.provider.as_ref(),
-        state: &t.state,
-        observer: &progress,
-    };
+    let engine = t.engine(&progress);
     engine.recover().map_err(|e| engine_failure(ctx, e))?;
     let removed = engine.remove().map_err(|e| engine_failure(ctx, e))?;
     if ctx.printer.is_json() {

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{CmdResult, Ctx, engine_failure};
 use crate::manifest::Duration;
-use crate::release::{Engine, EngineError};
+use crate::release::EngineError;
 use crate::ui::progress::{Progress, route};
 
 #[derive(Debug, clap::Args)]
@@ -30,11 +30,7 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
 /// Shared by `switch` and `rollback`: recover, then one pointer write.
 pub fn move_to(ctx: &Ctx, t: &super::Opened, id: Option<&str>, op: &str) -> CmdResult {
     let progress = Progress::new(&ctx.printer);
-    let engine = Engine {
-        provider: t.provider.as_ref(),
-        state: &t.state,
-        observer: &progress,
-    };
+    let engine = t.engine(&progress);
     engine.recover().map_err(|e| engine_failure(ctx, e))?;
     let id = match id {
         Some(id) if op == "switch" => id.to_owned(),

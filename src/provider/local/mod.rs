@@ -11,6 +11,7 @@
 
 pub mod daemon;
 mod gateway;
+pub mod logs;
 mod worker;
 
 use std::collections::BTreeMap;

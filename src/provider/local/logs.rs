@@ -50,7 +50,7 @@ impl Tail {
     pub fn poll(&mut self) -> Vec<String> {
         let mut out = Vec::new();
         for (path, offset) in &mut self.offsets {
-            let Ok(mut file) = std::fs::File::open(&*path) else {
+            let Ok(mut file) = std::fs::File::open(path) else {
                 continue;
             };
             let len = file.metadata().map_or(0, |m| m.len());

@@ -7,50 +7,84 @@
 // callback-style handlers are supported. CommonJS, core modules only.
 "use strict";
 
-const http = require("http");
+const net = require("net");
 const path = require("path");
 const fs = require("fs");
 const { pathToFileURL } = require("url");
 
 const api = new URL("http://" + process.env.AWS_LAMBDA_RUNTIME_API);
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const host = api.hostname.replace(/^\[|\]$/g, "");
+const port = Number(api.port || 80);
+
+// A minimal HTTP/1.1 client on one persistent socket: the runtime API is a
+// strict request/response loop on loopback, and Node's general-purpose
+// client costs more per invocation than the handler usually does.
+let sock = null;
+let buf = Buffer.alloc(0);
+let waiting = null;
+
+function connect() {
+  sock = net.connect({ host, port });
+  sock.setNoDelay(true);
+  sock.on("data", (d) => {
+    buf = buf.length ? Buffer.concat([buf, d]) : d;
+    parse();
+  });
+  const broken = (err) => {
+    const w = waiting;
+    waiting = null;
+    sock = null;
+    buf = Buffer.alloc(0);
+    if (w) w.reject(err);
+  };
+  sock.on("error", broken);
+  sock.on("close", () => broken(Object.assign(new Error("runtime API connection closed"), { code: "ECONNRESET" })));
+}
+
+function parse() {
+  if (!waiting) return;
+  const end = buf.indexOf("\r\n\r\n");
+  if (end < 0) return;
+  const lines = buf.toString("latin1", 0, end).split("\r\n");
+  const status = parseInt(lines[0].split(" ")[1], 10);
+  const headers = {};
+  for (const line of lines.slice(1)) {
+    const i = line.indexOf(":");
+    if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+  }
+  const length = parseInt(headers["content-length"] || "0", 10);
+  if (buf.length < end + 4 + length) return;
+  // Header values are bytes; the body is UTF-8 JSON.
+  for (const k of Object.keys(headers)) headers[k] = Buffer.from(headers[k], "latin1").toString("utf8");
+  const body = buf.toString("utf8", end + 4, end + 4 + length);
+  buf = buf.subarray(end + 4 + length);
+  const w = waiting;
+  waiting = null;
+  w.resolve({ status, headers, body });
+}
 
 // One request to the runtime API. Resolves {status, headers, body}; rejects
-// only on network errors. A keep-alive socket the server closed while idle is
+// only on network errors. A kept-alive socket the server closed while idle is
 // retried once on a fresh connection.
 function request(method, urlPath, body, headers = {}, retried = false) {
   return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : Buffer.from(body, "utf8");
-    if (data) {
-      headers["Content-Type"] = "application/json";
-      headers["Content-Length"] = data.length;
-    }
-    const req = http.request(
-      {
-        host: api.hostname.replace(/^\[|\]$/g, ""),
-        port: api.port || 80,
-        method,
-        path: "/2018-06-01" + urlPath,
-        headers,
-        agent,
+    const reused = sock !== null;
+    if (!sock) connect();
+    const data = body === undefined ? null : Buffer.from(body, "utf8");
+    let head = `${method} /2018-06-01${urlPath} HTTP/1.1\r\nHost: ${api.host}\r\n`;
+    for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+    head += data ? `Content-Type: application/json\r\nContent-Length: ${data.length}\r\n\r\n` : "Content-Length: 0\r\n\r\n";
+    waiting = {
+      resolve,
+      reject: (err) => {
+        if (reused && !retried && (err.code === "ECONNRESET" || err.code === "EPIPE")) {
+          resolve(request(method, urlPath, body, headers, true));
+        } else {
+          reject(err);
+        }
       },
-      (res) => {
-        const chunks = [];
-        res.on("data", (c) => chunks.push(c));
-        res.on("error", reject);
-        res.on("end", () =>
-          resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }),
-        );
-      },
-    );
-    req.on("error", (err) => {
-      if (req.reusedSocket && !retried && err.code === "ECONNRESET") {
-        resolve(request(method, urlPath, body, headers, true));
-      } else {
-        reject(err);
-      }
-    });
-    req.end(data);
+    };
+    sock.write(data ? Buffer.concat([Buffer.from(head, "latin1"), data]) : head);
   });
 }
 

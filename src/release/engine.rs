@@ -494,15 +494,7 @@ impl Engine<'_> {
         let failures = self.run_checks(&id, checks);
         timings.insert("checks".to_owned(), t.elapsed().as_millis() as u64);
         if !failures.is_empty() {
-            let mut failed = record.clone();
-            failed.status = ReleaseStatus::Failed;
-            self.state.save_release(&failed)?;
-            self.state.clear_journal()?;
-            return Err(EngineError::ChecksFailed {
-                release: id,
-                failures,
-                rolled_back_to: None,
-            });
+            return Err(self.failed(&record, failures, None)?);
         }
         let mut record = record;
         record.status = ReleaseStatus::Ready;
@@ -543,15 +535,7 @@ impl Engine<'_> {
                             to: back,
                             reason: format!("canary step {step}% failed"),
                         });
-                        let mut failed = record.clone();
-                        failed.status = ReleaseStatus::Failed;
-                        self.state.save_release(&failed)?;
-                        self.state.clear_journal()?;
-                        return Err(EngineError::ChecksFailed {
-                            release: id,
-                            failures,
-                            rolled_back_to: Some(from.primary.clone()),
-                        });
+                        return Err(self.failed(&record, failures, Some(&from.primary))?);
                     }
                 }
                 self.move_traffic("deploy", Some(&id), live.as_ref(), &Route::to(&id))?;
@@ -577,6 +561,25 @@ impl Engine<'_> {
             uploaded,
             pruned,
             timings_ms: timings,
+        })
+    }
+
+    /// Record that `record` failed its checks and end the operation; the
+    /// error to return (or a state error that prevented recording it).
+    fn failed(
+        &self,
+        record: &ReleaseRecord,
+        failures: Vec<String>,
+        rolled_back_to: Option<&str>,
+    ) -> Result<EngineError, EngineError> {
+        let mut failed = record.clone();
+        failed.status = ReleaseStatus::Failed;
+        self.state.save_release(&failed)?;
+        self.state.clear_journal()?;
+        Ok(EngineError::ChecksFailed {
+            release: record.id.clone(),
+            failures,
+            rolled_back_to: rolled_back_to.map(str::to_owned),
         })
     }
 

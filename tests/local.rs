@@ -559,6 +559,41 @@ fn local_status_and_stop() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 200);
+    // SIGTERM stops it cleanly too: workers ended, state saved, address file gone.
+    let pid = s.daemon()["pid"].as_u64().unwrap();
+    let children = |pid: u64| -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .ok()
+                    .and_then(|st| {
+                        st.rsplit_once(')').map(|(_, r)| {
+                            r.split_whitespace().nth(1) == Some(pid.to_string().as_str())
+                        })
+                    })
+                    .unwrap_or(false)
+            })
+            .collect()
+    };
+    let workers = children(pid);
+    assert!(!workers.is_empty(), "a warm worker runs under the daemon");
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    wait_for("the daemon to stop on SIGTERM", 10, || {
+        !s.dir.join(".nubo/local/daemon.json").exists()
+    });
+    wait_for("its workers to end", 10, || {
+        workers.iter().all(|w| {
+            std::fs::read_to_string(format!("/proc/{w}/stat"))
+                .map_or(true, |st| st.contains(") Z "))
+        })
+    });
+    assert!(s.dir.join(".nubo/local/cloud.json").exists());
 }
 
 /// AWS's own runtime interface client (PyPI `awslambdaric`, installed into

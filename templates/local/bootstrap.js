@@ -21,7 +21,9 @@ const port = Number(api.port || 80);
 // client costs more per invocation than the handler usually does.
 let sock = null;
 let buf = Buffer.alloc(0);
-let waiting = null;
+// Requests in flight, in order: HTTP/1.1 answers them in the same order, so
+// a response and the next `next` can share one write (pipelining).
+const waiters = [];
 
 function connect() {
   sock = net.connect({ host, port });
@@ -31,20 +33,23 @@ function connect() {
     parse();
   });
   const broken = (err) => {
-    const w = waiting;
-    waiting = null;
+    const ws = waiters.splice(0);
     sock = null;
     buf = Buffer.alloc(0);
-    if (w) w.reject(err);
+    for (const w of ws) w.reject(err);
   };
   sock.on("error", broken);
   sock.on("close", () => broken(Object.assign(new Error("runtime API connection closed"), { code: "ECONNRESET" })));
 }
 
 function parse() {
-  if (!waiting) return;
+  while (waiters.length && parseOne());
+}
+
+// Resolve the oldest waiter if a whole response is buffered.
+function parseOne() {
   const end = buf.indexOf("\r\n\r\n");
-  if (end < 0) return;
+  if (end < 0) return false;
   const lines = buf.toString("latin1", 0, end).split("\r\n");
   const status = parseInt(lines[0].split(" ")[1], 10);
   const headers = {};
@@ -53,39 +58,39 @@ function parse() {
     if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
   }
   const length = parseInt(headers["content-length"] || "0", 10);
-  if (buf.length < end + 4 + length) return;
+  if (buf.length < end + 4 + length) return false;
   // Header values are bytes; the body is UTF-8 JSON.
   for (const k of Object.keys(headers)) headers[k] = Buffer.from(headers[k], "latin1").toString("utf8");
   const body = buf.toString("utf8", end + 4, end + 4 + length);
   buf = buf.subarray(end + 4 + length);
-  const w = waiting;
-  waiting = null;
-  w.resolve({ status, headers, body });
+  waiters.shift().resolve({ status, headers, body });
+  return true;
 }
 
 // One request to the runtime API. Resolves {status, headers, body}; rejects
-// only on network errors. A kept-alive socket the server closed while idle is
-// retried once on a fresh connection.
-function request(method, urlPath, body, headers = {}, retried = false) {
+// on network errors (the daemon keeps its connections open, so a broken one
+// means it went away).
+function request(method, urlPath, body, headers = {}) {
   return new Promise((resolve, reject) => {
-    const reused = sock !== null;
     if (!sock) connect();
     const data = body === undefined ? null : Buffer.from(body, "utf8");
     let head = `${method} /2018-06-01${urlPath} HTTP/1.1\r\nHost: ${api.host}\r\n`;
     for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
     head += data ? `Content-Type: application/json\r\nContent-Length: ${data.length}\r\n\r\n` : "Content-Length: 0\r\n\r\n";
-    waiting = {
-      resolve,
-      reject: (err) => {
-        if (reused && !retried && (err.code === "ECONNRESET" || err.code === "EPIPE")) {
-          resolve(request(method, urlPath, body, headers, true));
-        } else {
-          reject(err);
-        }
-      },
-    };
+    waiters.push({ resolve, reject });
     sock.write(data ? Buffer.concat([Buffer.from(head, "latin1"), data]) : head);
   });
+}
+
+// Post an invocation's outcome and ask for the next invocation in one write.
+function reply(urlPath, body, headers) {
+  if (!sock) connect();
+  sock.cork();
+  const posted = request("POST", urlPath, body, headers);
+  const next = request("GET", "/runtime/invocation/next");
+  sock.uncork();
+  next.catch(() => {}); // awaited later; its failure is the same broken socket
+  return { posted, next };
 }
 
 // The daemon went away: nothing left to do.
@@ -116,7 +121,8 @@ function errorJson(err, type) {
   return { errorMessage: String(err.message), errorType: type || errorType(err), stackTrace: stack };
 }
 
-function postError(urlPath, err, type) {
+// The body and headers of an error post.
+function errorPost(err, type) {
   const json = errorJson(err, type);
   let body;
   try {
@@ -124,7 +130,12 @@ function postError(urlPath, err, type) {
   } catch {
     body = JSON.stringify({ errorMessage: String(json.errorMessage), errorType: String(json.errorType), stackTrace: [] });
   }
-  return request("POST", urlPath, body, { "Lambda-Runtime-Function-Error-Type": json.errorType });
+  return [body, { "Lambda-Runtime-Function-Error-Type": json.errorType }];
+}
+
+function postError(urlPath, err, type) {
+  const [body, headers] = errorPost(err, type);
+  return request("POST", urlPath, body, headers);
 }
 
 function runtimeError(type, message) {
@@ -203,10 +214,11 @@ async function main() {
     process.exit(1);
   }
 
+  let pending = request("GET", "/runtime/invocation/next");
   for (;;) {
     let next;
     try {
-      next = await request("GET", "/runtime/invocation/next");
+      next = await pending;
     } catch {
       return gone();
     }
@@ -242,19 +254,22 @@ async function main() {
       clearInterval(alive);
     }
 
-    try {
-      if (failed) {
-        await postError(prefix + "/error", error);
-        continue;
-      }
+    let out;
+    if (failed) {
+      out = [prefix + "/error", ...errorPost(error)];
+    } else {
       let body;
       try {
         body = JSON.stringify(result);
+        out = [prefix + "/response", body === undefined ? "null" : body, {}];
       } catch (err) {
-        await postError(prefix + "/error", runtimeError("Runtime.MarshalError", `Unable to serialise response: ${err.message}`));
-        continue;
+        out = [prefix + "/error", ...errorPost(runtimeError("Runtime.MarshalError", `Unable to serialise response: ${err.message}`))];
       }
-      await request("POST", prefix + "/response", body === undefined ? "null" : body);
+    }
+    const { posted, next: following } = reply(...out);
+    pending = following;
+    try {
+      await posted;
     } catch {
       return gone();
     }

@@ -508,7 +508,7 @@ fn json_lines_for_every_release_command() {
 #[test]
 fn one_writer_at_a_time() {
     let s = Svc::new();
-    s.behaviour(r#"{"delay_ms": {"publish": 300}}"#);
+    s.behaviour(r#"{"delay_ms": {"publish": 600}}"#);
     let bin = assert_cmd::cargo::cargo_bin("nubo");
     for round in 0..20 {
         s.set_env_version(&format!("round-{round}"));

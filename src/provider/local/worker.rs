@@ -261,8 +261,12 @@ impl Pool {
             .count()
     }
 
-    /// Stop idle workers unused for [`IDLE`].
+    /// Stop idle workers unused for [`IDLE`]; forget dead ones.
     pub fn reap(&self) {
+        self.all
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|w| w.alive());
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         idle.retain(|w| {
             let stale = w

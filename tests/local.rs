@@ -435,6 +435,11 @@ fn faults_give_clear_errors_and_the_daemon_keeps_serving() {
         // Healthy after each fault.
         assert_eq!(get("/ok"), (200, "ok".to_owned()), "after {path}");
     }
+    // A worker that dies after answering is replaced without a failed request.
+    for _ in 0..5 {
+        assert_eq!(get("/flaky"), (200, "bye".to_owned()));
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // Faulty workers were replaced: the same fault again gives the same answer.
     assert_eq!(get("/crash").0, 502);
     assert_eq!(get("/ok").0, 200);

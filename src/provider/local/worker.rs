@@ -55,6 +55,8 @@ pub enum Failure {
     Init(String),
     /// The process died during the invocation.
     Crashed(String),
+    /// The process died before taking the invocation: safe to try another.
+    Undelivered(String),
     Timeout(Duration),
 }
 
@@ -66,7 +68,7 @@ impl Failure {
                 message,
             } => format!("{error_type}: {message}"),
             Failure::Init(m) => format!("the handler could not be loaded: {m}"),
-            Failure::Crashed(m) => m.clone(),
+            Failure::Crashed(m) | Failure::Undelivered(m) => m.clone(),
             Failure::Timeout(d) => format!("timed out after {}", crate::manifest::Duration(*d)),
         }
     }
@@ -75,7 +77,7 @@ impl Failure {
         match self {
             Failure::Handler { .. } => "HandlerError",
             Failure::Init(_) => "InitError",
-            Failure::Crashed(_) => "WorkerCrashed",
+            Failure::Crashed(_) | Failure::Undelivered(_) => "WorkerCrashed",
             Failure::Timeout(_) => "Timeout",
         }
     }
@@ -197,6 +199,27 @@ impl Pool {
         let Ok(_slot) = self.slots.acquire().await else {
             return Err(Failure::Crashed("the pool is closed".to_owned()));
         };
+        // A worker that dies before it takes the invocation (it was idle and
+        // crashed, or failed at start) costs a retry on another, not an error.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = self.invoke_once(release, event, &request_id, timeout).await;
+            match outcome {
+                Err(Failure::Undelivered(_)) if attempt < 3 => continue,
+                Err(Failure::Undelivered(why)) => return Err(Failure::Crashed(why)),
+                other => return other,
+            }
+        }
+    }
+
+    async fn invoke_once(
+        &self,
+        release: &str,
+        event: &serde_json::Value,
+        request_id: &str,
+        timeout: Duration,
+    ) -> Outcome {
         let worker = match self.take_idle() {
             Some(w) => w,
             None => match self.spawn().await {
@@ -210,14 +233,14 @@ impl Pool {
             .map_or(0, |d| d.as_millis() as u64)
             + timeout.as_millis() as u64;
         let job = Job {
-            request_id,
+            request_id: request_id.to_owned(),
             release: release.to_owned(),
             event: event.to_string(),
             deadline_ms,
             reply,
         };
         if worker.tx.send(job).await.is_err() {
-            return Err(Failure::Crashed(
+            return Err(Failure::Undelivered(
                 "the worker exited before the invocation".to_owned(),
             ));
         }
@@ -367,7 +390,9 @@ impl Pool {
             let mut rx = w.rx.lock().await;
             rx.close();
             while let Ok(job) = rx.try_recv() {
-                let _ = job.reply.send(Err(Failure::Crashed(reason.clone())));
+                let _ = job.reply.send(Err(Failure::Undelivered(
+                    reason.replace("during the invocation", "before it took the invocation"),
+                )));
             }
         });
         self.all

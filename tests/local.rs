@@ -418,6 +418,7 @@ fn faults_give_clear_errors_and_the_daemon_keeps_serving() {
             502,
             "`hog` failed: the worker exceeded its memory limit and was stopped",
         ),
+        ("/pyhog", 502, "`pyhog` failed: MemoryError"),
         (
             "/broken",
             502,

@@ -13,6 +13,23 @@ import os
 import sys
 import traceback
 
+def _limit_memory():
+    """Hold the process to the function's memory (plus interpreter headroom):
+    an allocation past it raises MemoryError in the handler instead of
+    growing until the daemon stops the worker."""
+    try:
+        import resource
+
+        mib = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "0"))
+        if mib > 0:
+            limit = (mib + 64) * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+_limit_memory()
+
 _host, _, _port = os.environ["AWS_LAMBDA_RUNTIME_API"].rpartition(":")
 _conn = http.client.HTTPConnection(_host.strip("[]"), int(_port))
 

@@ -342,9 +342,21 @@ impl Pool {
 
         let mut cmd = self.command()?;
         cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"));
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("could not start the worker: {e}"))?;
+        let mut child = cmd.spawn().map_err(|e| {
+            let program = match self.config.runtime.language() {
+                Language::Node => "`node` (Node.js)",
+                Language::Python => "`python3`",
+                Language::Binary => "the `bootstrap` executable",
+            };
+            if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "could not start {program} for `{}`: it is not installed or not on PATH",
+                    self.function
+                )
+            } else {
+                format!("could not start {program} for `{}`: {e}", self.function)
+            }
+        })?;
         let pid = child.id().unwrap_or(0);
         let log = self.env.logs_dir.join(format!("{}.log", self.function));
         for stream in [

@@ -86,6 +86,9 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
     let root = loaded.dir.clone();
     let dir = local::local_dir(&root);
 
+    // Look at the tree before the first deploy, so a save made while it runs
+    // is seen as a change.
+    let mut files = snapshot(&root);
     // The first release; a failure is reported and the watch goes on.
     deploy(&ctx);
     if let Ok(p) = LocalProvider::connect(&dir, resolved.settings.port) {
@@ -109,7 +112,6 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
         ),
     );
 
-    let mut files = snapshot(&root);
     let mut tail = Tail::dir_from_end(&dir.join("logs"));
     let mut changed_at: Option<Instant> = None;
     while !stop.load(Ordering::SeqCst) {

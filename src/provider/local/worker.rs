@@ -618,13 +618,18 @@ async fn next(State(w): State<Arc<Worker>>) -> Response {
     (StatusCode::OK, headers, job.event).into_response()
 }
 
-async fn take(w: &Worker, id: &str) -> Option<oneshot::Sender<Outcome>> {
+/// Hand the outcome of invocation `id` to its caller; 400 when the worker
+/// answers for an invocation it does not hold.
+async fn finish(w: &Worker, id: &str, outcome: Outcome) -> Response {
     let mut current = w.current.lock().await;
-    if current.as_ref().is_some_and(|c| c.request_id == id) {
-        *w.serving.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        return current.take().map(|c| c.reply);
+    if current.as_ref().is_none_or(|c| c.request_id != id) {
+        return (StatusCode::BAD_REQUEST, "unknown request id").into_response();
     }
-    None
+    *w.serving.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    if let Some(c) = current.take() {
+        let _ = c.reply.send(outcome);
+    }
+    StatusCode::ACCEPTED.into_response()
 }
 
 async fn response(
@@ -632,13 +637,7 @@ async fn response(
     UrlPath(id): UrlPath<String>,
     body: Bytes,
 ) -> Response {
-    match take(&w, &id).await {
-        Some(reply) => {
-            let _ = reply.send(Ok(String::from_utf8_lossy(&body).into_owned()));
-            StatusCode::ACCEPTED.into_response()
-        }
-        None => (StatusCode::BAD_REQUEST, "unknown request id").into_response(),
-    }
+    finish(&w, &id, Ok(String::from_utf8_lossy(&body).into_owned())).await
 }
 
 fn error_of(body: &[u8]) -> (String, String) {
@@ -657,17 +656,16 @@ async fn error(
     UrlPath(id): UrlPath<String>,
     body: Bytes,
 ) -> Response {
-    match take(&w, &id).await {
-        Some(reply) => {
-            let (error_type, message) = error_of(&body);
-            let _ = reply.send(Err(Failure::Handler {
-                error_type,
-                message,
-            }));
-            StatusCode::ACCEPTED.into_response()
-        }
-        None => (StatusCode::BAD_REQUEST, "unknown request id").into_response(),
-    }
+    let (error_type, message) = error_of(&body);
+    finish(
+        &w,
+        &id,
+        Err(Failure::Handler {
+            error_type,
+            message,
+        }),
+    )
+    .await
 }
 
 async fn init_error(State(w): State<Arc<Worker>>, body: Bytes) -> Response {

@@ -33,7 +33,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::diag::Diagnostic;
 use crate::manifest::{self, Loaded};
 use crate::release::EngineError;
-use crate::state::{LocalStore, LockError, LockGuard, State};
+use crate::state::{LockError, LockGuard, State};
 use crate::ui::{ColorChoice, OutputFormat, Printer, Verbosity};
 
 /// Deploy serverless functions to AWS, Google Cloud, Azure and an embedded
@@ -192,21 +192,15 @@ impl Ctx {
     /// state and its provider backend.
     pub fn open_target(&self) -> Result<Opened, Failure> {
         let (loaded, resolved) = self.validated()?;
-        if let Some(url) = &resolved.settings.state {
-            return Err(Failure::Other(anyhow::anyhow!(
-                "remote state `{url}` is not available yet in nubo {}",
-                env!("CARGO_PKG_VERSION")
-            )));
-        }
+        let store =
+            crate::provider::open_state(&resolved, &loaded.dir, &crate::resolve::ProcessEnv)
+                .map_err(|e| Failure::Other(anyhow::anyhow!(e)))?;
         let provider = crate::provider::open(&resolved, &loaded.dir, &crate::resolve::ProcessEnv)
             .map_err(|e| match e {
             crate::provider::OpenError::NotYet { .. } => Failure::Other(anyhow::anyhow!("{e}")),
             other => Failure::Other(anyhow::Error::new(other)),
         })?;
-        let state = State::new(Box::new(LocalStore::new(crate::state::default_dir(
-            &loaded.dir,
-            &resolved.target,
-        ))));
+        let state = State::new(store);
         Ok(Opened {
             loaded,
             resolved,

@@ -15,9 +15,9 @@ pub struct Args {
 
 pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
     let (loaded, resolved) = ctx.validated()?;
-    let state = crate::state::State::new(Box::new(crate::state::LocalStore::new(
-        crate::state::default_dir(&loaded.dir, &resolved.target),
-    )));
+    let store = crate::provider::open_state(&resolved, &loaded.dir, &crate::resolve::ProcessEnv)
+        .map_err(|e| Failure::Other(anyhow::anyhow!(e)))?;
+    let state = crate::state::State::new(store);
     let other = |e: crate::state::StateError| Failure::Other(e.into());
     let Some(holder) = state.lock_holder().map_err(other)? else {
         if ctx.printer.is_json() {

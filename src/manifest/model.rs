@@ -67,11 +67,14 @@ pub struct Target {
     /// Port of the local cloud's HTTP gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// Send every AWS API call to this URL instead of AWS (an emulator such as moto); `AWS_ENDPOINT_URL` does the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 impl Target {
     /// The target's settings by their manifest key, for checks driven by provider specs.
-    pub fn settings(&self) -> [(&'static str, bool); 8] {
+    pub fn settings(&self) -> [(&'static str, bool); 9] {
         [
             ("region", self.region.is_some()),
             ("project", self.project.is_some()),
@@ -81,6 +84,7 @@ impl Target {
             ("state", self.state.is_some()),
             ("profile", self.profile.is_some()),
             ("port", self.port.is_some()),
+            ("endpoint", self.endpoint.is_some()),
         ]
     }
 }

@@ -259,11 +259,43 @@ struct Group<'t> {
 }
 
 /// Files nubo generates into an artifact: the per-provider handler shim and
-/// the `nubo` call helper (DESIGN.md, "Neutral handlers"). They are data to
-/// this module — the shim templates arrive with their own issue; until then
-/// an artifact holds the user's files only.
-fn generated_files(_resolved: &Resolved, _f: &Function) -> Vec<(String, Vec<u8>)> {
-    Vec::new()
+/// the `nubo` call helper (DESIGN.md, "Neutral handlers"). The local cloud
+/// runs its own bootstraps and needs none; a native handler gets none.
+fn generated_files(resolved: &Resolved, f: &Function) -> Vec<(String, Vec<u8>)> {
+    if f.handler_style != crate::manifest::HandlerStyle::Neutral {
+        return Vec::new();
+    }
+    let files: &[(&str, &str)] = match (resolved.provider, f.runtime.language()) {
+        (crate::manifest::ProviderKind::Aws, crate::manifest::Language::Node) => &[
+            (
+                "nubo_aws.js",
+                include_str!("../../templates/aws/node/nubo_aws.js"),
+            ),
+            (
+                "node_modules/nubo/index.js",
+                include_str!("../../templates/aws/node/nubo/index.js"),
+            ),
+            (
+                "node_modules/nubo/package.json",
+                include_str!("../../templates/aws/node/nubo/package.json"),
+            ),
+        ],
+        (crate::manifest::ProviderKind::Aws, crate::manifest::Language::Python) => &[
+            (
+                "nubo_aws.py",
+                include_str!("../../templates/aws/python/nubo_aws.py"),
+            ),
+            (
+                "nubo.py",
+                include_str!("../../templates/aws/python/nubo.py"),
+            ),
+        ],
+        _ => &[],
+    };
+    files
+        .iter()
+        .map(|(name, text)| ((*name).to_owned(), text.as_bytes().to_vec()))
+        .collect()
 }
 
 /// The identity of a file set, before any byte is read: archive names,

@@ -12,6 +12,7 @@
 //!
 //! The provider specs (`spec`) say what each cloud allows.
 
+pub mod aws;
 #[cfg(feature = "test-backend")]
 pub mod fake;
 pub mod local;
@@ -173,8 +174,35 @@ pub fn open(
             resolved.settings.port,
         )?));
     }
+    if resolved.provider == ProviderKind::Aws {
+        return Ok(Box::new(aws::AwsProvider::open(resolved, env)?));
+    }
     Err(OpenError::NotYet {
         provider: resolved.provider,
         version: env!("CARGO_PKG_VERSION"),
     })
+}
+
+/// The state store of a resolved target: `state:` when it is set, else
+/// `.nubo/state/<target>/` beside the manifest.
+pub fn open_state(
+    resolved: &Resolved,
+    manifest_dir: &std::path::Path,
+    env: &dyn Environment,
+) -> std::result::Result<Box<dyn crate::state::StateStore>, String> {
+    match &resolved.settings.state {
+        None => Ok(Box::new(crate::state::LocalStore::new(
+            crate::state::default_dir(manifest_dir, &resolved.target),
+        ))),
+        Some(url) if url.starts_with("s3://") => {
+            let conn = aws::Connection::of(resolved, env);
+            aws::s3state::S3Store::open(url, &conn)
+                .map(|s| Box::new(s) as Box<dyn crate::state::StateStore>)
+                .map_err(|e| e.to_string())
+        }
+        Some(url) => Err(format!(
+            "remote state `{url}` is not available yet in nubo {}",
+            env!("CARGO_PKG_VERSION")
+        )),
+    }
 }

@@ -270,6 +270,7 @@ pub fn resolve(
         state: cx.expand_setting(&format!("{tp}.state"), &t.state),
         profile: cx.expand_setting(&format!("{tp}.profile"), &t.profile),
         port: t.port,
+        endpoint: cx.expand_setting(&format!("{tp}.endpoint"), &t.endpoint),
     };
 
     let mut functions = IndexMap::new();

@@ -230,3 +230,15 @@ mod tests {
         );
     }
 }
+
+/// The text of a per-release value for `release`: only `${release}` is left
+/// as a variable after resolution.
+pub fn render(parts: &[Part], release: &str) -> String {
+    parts
+        .iter()
+        .map(|p| match p {
+            Part::Text(t) => t.as_str(),
+            Part::Var { .. } => release,
+        })
+        .collect()
+}

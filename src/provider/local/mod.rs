@@ -10,7 +10,7 @@
 //! [`Provider`]: crate::provider::Provider
 
 pub mod daemon;
-mod gateway;
+pub mod gateway;
 pub mod logs;
 mod worker;
 
@@ -293,13 +293,7 @@ impl Provider for LocalProvider {
             let value = match v {
                 EnvValue::Text(t) => t.clone(),
                 EnvValue::Secret(name) => secret(&self.dir, name, &crate::resolve::ProcessEnv)?,
-                EnvValue::PerRelease(parts) => parts
-                    .iter()
-                    .map(|p| match p {
-                        crate::resolve::vars::Part::Text(t) => t.clone(),
-                        crate::resolve::vars::Part::Var { .. } => spec.release.to_owned(),
-                    })
-                    .collect(),
+                EnvValue::PerRelease(parts) => crate::resolve::vars::render(parts, spec.release),
             };
             env.insert(k.clone(), value);
         }

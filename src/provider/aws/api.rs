@@ -1,0 +1,519 @@
+//! The REST API: routes, one deployment per release, the `live` stage.
+//!
+//! Integrations are release-independent (`function:<name>:${stageVariables.release}`),
+//! so a release's deployment is a snapshot of its route set, and the stage's
+//! `deploymentId` + `variables.release` name the release that serves. Both
+//! change in one `UpdateStage`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use aws_sdk_apigateway::types::{
+    EndpointConfiguration, EndpointType, IntegrationType, Op, PatchOperation,
+};
+
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::{AwsProvider, Clients, STAGE, fail, names::Names, not_found};
+use crate::manifest::Event;
+use crate::provider::{ProviderError, Result, Route};
+
+/// Stage variable that mirrors a canary as `release:percent`, so the split
+/// reads back even where `canarySettings` is not kept (emulators).
+const CANARY_VAR: &str = "nubocanary";
+
+/// What the description of a release's deployment says.
+fn deployment_description(release: &str) -> String {
+    format!("nubo release {release}")
+}
+
+/// The REST API of the target, found by name and tags (pages followed).
+pub async fn find(clients: &Clients, names: &Names) -> Result<Option<String>> {
+    let mut position: Option<String> = None;
+    loop {
+        let page = clients
+            .apigw
+            .get_rest_apis()
+            .set_position(position.clone())
+            .limit(500)
+            .send()
+            .await
+            .map_err(|e| fail("apigateway:GetRestApis", &e))?;
+        for api in page.items() {
+            let tags = api.tags().cloned().unwrap_or_default();
+            let ours = names.tags().iter().all(|(k, v)| tags.get(*k) == Some(v));
+            if api.name() == Some(names.api().as_str()) && ours {
+                return Ok(api.id().map(str::to_owned));
+            }
+        }
+        position = page.position().map(str::to_owned);
+        if position.is_none() || page.items().is_empty() {
+            return Ok(None);
+        }
+    }
+}
+
+/// One route: method and path, and the function that serves it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct RouteSpec {
+    path: String,
+    method: String,
+    function: String,
+}
+
+impl AwsProvider {
+    fn routes(&self) -> Vec<RouteSpec> {
+        let mut out = Vec::new();
+        for f in self.service.functions.values() {
+            for e in &f.events {
+                if let Event::Http(h) = e {
+                    out.push(RouteSpec {
+                        path: h.path.clone(),
+                        method: h.method.as_str().to_owned(),
+                        function: f.name.clone(),
+                    });
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn integration_uri(&self, account: &str, function: &str) -> String {
+        format!(
+            "arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/arn:aws:lambda:{region}:{account}:function:{name}:${{stageVariables.release}}/invocations",
+            region = self.conn.region,
+            name = self.names.function(function),
+        )
+    }
+
+    /// The source ARN API Gateway invokes with, for Lambda permissions.
+    pub(super) fn api_source_arn(&self, account: &str, api: &str) -> String {
+        format!("arn:aws:execute-api:{}:{account}:{api}/*", self.conn.region)
+    }
+
+    /// The REST API, created when absent.
+    pub(super) async fn ensure_api(&self) -> Result<String> {
+        if let Some(id) = self.api().await? {
+            return Ok(id);
+        }
+        let mut req = self
+            .clients
+            .apigw
+            .create_rest_api()
+            .name(self.names.api())
+            .description("nubo: the HTTP routes of a service")
+            .endpoint_configuration(
+                EndpointConfiguration::builder()
+                    .types(EndpointType::Regional)
+                    .build(),
+            );
+        for (k, v) in self.names.tags() {
+            req = req.tags(k, v);
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| fail(format!("apigateway:CreateRestApi {}", self.names.api()), &e))?;
+        let id = out
+            .id()
+            .ok_or_else(|| ProviderError::new("apigateway:CreateRestApi: no id in the answer"))?
+            .to_owned();
+        // Later calls in this process see the new API.
+        *self.api_id.lock().unwrap_or_else(|e| e.into_inner()) = Some(id.clone());
+        Ok(id)
+    }
+
+    /// Make the API's working routes the release's, then snapshot them in
+    /// a deployment for `release` (reused when one exists).
+    pub(super) async fn stage_routes(&self, account: &str, release: &str) -> Result<String> {
+        let api = self.ensure_api().await?;
+        if let Some(id) = self.deployment_of(&api, release).await? {
+            return Ok(id);
+        }
+        let apigw = &self.clients.apigw;
+        // path → (resource id, method → integration uri)
+        let mut resources: BTreeMap<String, (String, HashMap<String, Option<String>>)> =
+            BTreeMap::new();
+        let mut position: Option<String> = None;
+        loop {
+            let page = apigw
+                .get_resources()
+                .rest_api_id(&api)
+                .embed("methods")
+                .set_position(position.clone())
+                .limit(500)
+                .send()
+                .await
+                .map_err(|e| fail("apigateway:GetResources", &e))?;
+            for r in page.items() {
+                let methods = r
+                    .resource_methods()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| {
+                                (
+                                    k.clone(),
+                                    v.method_integration()
+                                        .and_then(|i| i.uri())
+                                        .map(str::to_owned),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let (Some(path), Some(id)) = (r.path(), r.id()) {
+                    resources.insert(path.to_owned(), (id.to_owned(), methods));
+                }
+            }
+            position = page.position().map(str::to_owned);
+            if position.is_none() || page.items().is_empty() {
+                break;
+            }
+        }
+
+        let routes = self.routes();
+        let wanted: BTreeSet<(String, String)> = routes
+            .iter()
+            .map(|r| (r.path.clone(), r.method.clone()))
+            .collect();
+        for route in &routes {
+            let resource = self
+                .ensure_resource(&api, &mut resources, &route.path)
+                .await?;
+            let uri = self.integration_uri(account, &route.function);
+            let existing = resources
+                .get(&route.path)
+                .and_then(|(_, m)| m.get(&route.method))
+                .cloned();
+            if existing.as_ref().and_then(|u| u.as_deref()) == Some(uri.as_str()) {
+                continue;
+            }
+            if existing.is_none() {
+                apigw
+                    .put_method()
+                    .rest_api_id(&api)
+                    .resource_id(&resource)
+                    .http_method(&route.method)
+                    .authorization_type("NONE")
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        fail(
+                            format!("apigateway:PutMethod {} {}", route.method, route.path),
+                            &e,
+                        )
+                    })?;
+            }
+            apigw
+                .put_integration()
+                .rest_api_id(&api)
+                .resource_id(&resource)
+                .http_method(&route.method)
+                .r#type(IntegrationType::AwsProxy)
+                .integration_http_method("POST")
+                .uri(&uri)
+                .send()
+                .await
+                .map_err(|e| {
+                    fail(
+                        format!("apigateway:PutIntegration {} {}", route.method, route.path),
+                        &e,
+                    )
+                })?;
+        }
+        // Methods of routes this release does not have leave the working set
+        // (earlier releases keep them in their own deployments).
+        for (path, (id, methods)) in &resources {
+            for method in methods.keys() {
+                if !wanted.contains(&(path.clone(), method.clone())) {
+                    match apigw
+                        .delete_method()
+                        .rest_api_id(&api)
+                        .resource_id(id)
+                        .http_method(method)
+                        .send()
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(e) if not_found(&e) => {}
+                        Err(e) => {
+                            return Err(fail(
+                                format!("apigateway:DeleteMethod {method} {path}"),
+                                &e,
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let out = apigw
+            .create_deployment()
+            .rest_api_id(&api)
+            .description(deployment_description(release))
+            .send()
+            .await
+            .map_err(|e| fail(format!("apigateway:CreateDeployment for {release}"), &e))?;
+        out.id()
+            .map(str::to_owned)
+            .ok_or_else(|| ProviderError::new("apigateway:CreateDeployment: no id in the answer"))
+    }
+
+    /// The resource for `path`, created segment by segment when absent.
+    async fn ensure_resource(
+        &self,
+        api: &str,
+        resources: &mut BTreeMap<String, (String, HashMap<String, Option<String>>)>,
+        path: &str,
+    ) -> Result<String> {
+        if let Some((id, _)) = resources.get(path) {
+            return Ok(id.clone());
+        }
+        let mut parent = resources
+            .get("/")
+            .map(|(id, _)| id.clone())
+            .ok_or_else(|| ProviderError::new("the REST API has no root resource"))?;
+        let mut current = String::new();
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            current.push('/');
+            current.push_str(part);
+            if let Some((id, _)) = resources.get(&current) {
+                parent = id.clone();
+                continue;
+            }
+            let out = self
+                .clients
+                .apigw
+                .create_resource()
+                .rest_api_id(api)
+                .parent_id(&parent)
+                .path_part(part)
+                .send()
+                .await
+                .map_err(|e| fail(format!("apigateway:CreateResource {current}"), &e))?;
+            let id = out
+                .id()
+                .ok_or_else(|| {
+                    ProviderError::new("apigateway:CreateResource: no id in the answer")
+                })?
+                .to_owned();
+            resources.insert(current.clone(), (id.clone(), HashMap::new()));
+            parent = id;
+        }
+        Ok(parent)
+    }
+
+    /// The deployment made for `release`, if any (pages followed).
+    pub(super) async fn deployment_of(&self, api: &str, release: &str) -> Result<Option<String>> {
+        let want = deployment_description(release);
+        let mut position: Option<String> = None;
+        loop {
+            let page = self
+                .clients
+                .apigw
+                .get_deployments()
+                .rest_api_id(api)
+                .set_position(position.clone())
+                .limit(500)
+                .send()
+                .await
+                .map_err(|e| fail("apigateway:GetDeployments", &e))?;
+            if let Some(d) = page
+                .items()
+                .iter()
+                .find(|d| d.description() == Some(want.as_str()))
+            {
+                return Ok(d.id().map(str::to_owned));
+            }
+            position = page.position().map(str::to_owned);
+            if position.is_none() || page.items().is_empty() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// What the stage serves now.
+    pub(super) async fn stage_route(&self) -> Result<Option<Route>> {
+        let Some(api) = self.api().await? else {
+            return Ok(None);
+        };
+        let stage = match self
+            .clients
+            .apigw
+            .get_stage()
+            .rest_api_id(&api)
+            .stage_name(STAGE)
+            .send()
+            .await
+        {
+            Ok(s) => s,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(fail("apigateway:GetStage", &e)),
+        };
+        let vars = stage.variables().cloned().unwrap_or_default();
+        let Some(primary) = vars.get("release").cloned() else {
+            return Ok(None);
+        };
+        let canary = stage
+            .canary_settings()
+            .and_then(|c| {
+                let r = c.stage_variable_overrides()?.get("release")?.clone();
+                Some((r, c.percent_traffic().round().clamp(0.0, 100.0) as u8))
+            })
+            .or_else(|| {
+                let (r, p) = vars.get(CANARY_VAR)?.split_once(':')?;
+                Some((r.to_owned(), p.parse().ok()?))
+            })
+            .filter(|(r, p)| *p > 0 && *r != primary);
+        Ok(Some(Route { primary, canary }))
+    }
+
+    /// Point the stage at `route`: one `UpdateStage` (or the `CreateStage`
+    /// of the first release).
+    pub(super) async fn set_stage(&self, route: &Route) -> Result<()> {
+        let api = self
+            .api()
+            .await?
+            .ok_or_else(|| ProviderError::new("the REST API does not exist; deploy first"))?;
+        let primary_dep = self
+            .deployment_of(&api, &route.primary)
+            .await?
+            .ok_or_else(|| {
+                ProviderError::new(format!(
+                    "release `{}` has no API deployment; it was never staged",
+                    route.primary
+                ))
+            })?;
+        let apigw = &self.clients.apigw;
+        let exists = match apigw
+            .get_stage()
+            .rest_api_id(&api)
+            .stage_name(STAGE)
+            .send()
+            .await
+        {
+            Ok(s) => Some(s),
+            Err(e) if not_found(&e) => None,
+            Err(e) => return Err(fail("apigateway:GetStage", &e)),
+        };
+        let Some(current) = exists else {
+            if route.canary.is_some() {
+                return Err(ProviderError::new("a canary needs a live release first"));
+            }
+            let mut req = apigw
+                .create_stage()
+                .rest_api_id(&api)
+                .stage_name(STAGE)
+                .deployment_id(&primary_dep)
+                .variables("release", &route.primary)
+                .description("nubo: the live stage");
+            for (k, v) in self.names.tags() {
+                req = req.tags(k, v);
+            }
+            req.send()
+                .await
+                .map_err(|e| fail(format!("apigateway:CreateStage {STAGE}"), &e))?;
+            return Ok(());
+        };
+        let op = |op: Op, path: &str, value: Option<String>| {
+            PatchOperation::builder()
+                .op(op)
+                .path(path)
+                .set_value(value)
+                .build()
+        };
+        let mut ops = Vec::new();
+        match &route.canary {
+            Some((release, percent)) => {
+                let dep = self.deployment_of(&api, release).await?.ok_or_else(|| {
+                    ProviderError::new(format!(
+                        "release `{release}` has no API deployment; it was never staged"
+                    ))
+                })?;
+                ops.push(op(Op::Replace, "/canarySettings/deploymentId", Some(dep)));
+                ops.push(op(
+                    Op::Replace,
+                    "/canarySettings/percentTraffic",
+                    Some(percent.to_string()),
+                ));
+                ops.push(op(
+                    Op::Replace,
+                    "/canarySettings/stageVariableOverrides/release",
+                    Some(release.clone()),
+                ));
+                ops.push(op(
+                    Op::Replace,
+                    &format!("/variables/{CANARY_VAR}"),
+                    Some(format!("{release}:{percent}")),
+                ));
+            }
+            None => {
+                if current.canary_settings().is_some() {
+                    ops.push(op(Op::Remove, "/canarySettings", None));
+                }
+                if current
+                    .variables()
+                    .is_some_and(|v| v.contains_key(CANARY_VAR))
+                {
+                    ops.push(op(Op::Remove, &format!("/variables/{CANARY_VAR}"), None));
+                }
+            }
+        }
+        // Last, so it holds whatever an earlier path touched.
+        ops.push(op(Op::Replace, "/deploymentId", Some(primary_dep)));
+        ops.push(op(
+            Op::Replace,
+            "/variables/release",
+            Some(route.primary.clone()),
+        ));
+        apigw
+            .update_stage()
+            .rest_api_id(&api)
+            .stage_name(STAGE)
+            .set_patch_operations(Some(ops))
+            .send()
+            .await
+            .map_err(|e| fail(format!("apigateway:UpdateStage {STAGE}"), &e))?;
+        Ok(())
+    }
+
+    /// Delete the deployment made for `release` (never the live one).
+    pub(super) async fn drop_deployment(&self, release: &str) -> Result<()> {
+        let Some(api) = self.api().await? else {
+            return Ok(());
+        };
+        let Some(dep) = self.deployment_of(&api, release).await? else {
+            return Ok(());
+        };
+        match self
+            .clients
+            .apigw
+            .delete_deployment()
+            .rest_api_id(&api)
+            .deployment_id(&dep)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            // Still referenced by the stage or its canary: leave it.
+            Err(e) if matches!(e.code(), Some("BadRequestException" | "ConflictException")) => {
+                Ok(())
+            }
+            Err(e) => Err(fail(format!("apigateway:DeleteDeployment {dep}"), &e)),
+        }
+    }
+
+    /// The stage's invoke URL.
+    pub(super) fn stage_url(&self, api: &str) -> String {
+        match &self.conn.endpoint {
+            Some(e) => format!(
+                "{}/restapis/{api}/{STAGE}/_user_request_",
+                e.trim_end_matches('/')
+            ),
+            None => format!(
+                "https://{api}.execute-api.{}.amazonaws.com/{STAGE}",
+                self.conn.region
+            ),
+        }
+    }
+}

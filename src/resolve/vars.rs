@@ -171,6 +171,18 @@ fn parse_var(body: &str) -> Result<Var, (String, Option<String>)> {
     }
 }
 
+/// The text of a per-release value for `release`: only `${release}` is left
+/// as a variable after resolution.
+pub fn render(parts: &[Part], release: &str) -> String {
+    parts
+        .iter()
+        .map(|p| match p {
+            Part::Text(t) => t.as_str(),
+            Part::Var { .. } => release,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,16 +241,4 @@ mod tests {
                 .contains("needs a name")
         );
     }
-}
-
-/// The text of a per-release value for `release`: only `${release}` is left
-/// as a variable after resolution.
-pub fn render(parts: &[Part], release: &str) -> String {
-    parts
-        .iter()
-        .map(|p| match p {
-            Part::Text(t) => t.as_str(),
-            Part::Var { .. } => release,
-        })
-        .collect()
 }

@@ -210,6 +210,34 @@ pub struct AwsProvider {
 
 impl AwsProvider {
     pub fn open(resolved: &Resolved, env: &dyn Environment) -> Result<AwsProvider> {
+        // Said plainly rather than deployed half: these land with their own work.
+        for f in resolved.functions.values() {
+            if let Some(e) = f
+                .events
+                .iter()
+                .find(|e| !matches!(e, crate::manifest::Event::Http(_)))
+            {
+                return Err(ProviderError::new(format!(
+                    "`{}` has a {} trigger: queue, schedule and storage triggers on AWS are not \
+                     available yet in nubo {} (HTTP routes and `nubo.call` are)",
+                    f.name,
+                    e.kind(),
+                    env!("CARGO_PKG_VERSION")
+                )));
+            }
+        }
+        if !resolved.functions.values().any(|f| {
+            f.events
+                .iter()
+                .any(|e| matches!(e, crate::manifest::Event::Http(_)))
+        }) {
+            return Err(ProviderError::new(format!(
+                "`{}` has no HTTP route: on AWS the live release is the API Gateway stage's, and \
+                 a service without one is not available yet in nubo {}",
+                resolved.service,
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
         let conn = Connection::of(resolved, env);
         let clients = runtime().block_on(Clients::connect(&conn));
         Ok(AwsProvider {
@@ -417,12 +445,6 @@ impl Provider for AwsProvider {
     }
 
     fn route(&self, route: &Route) -> Result<()> {
-        if !self.has_http() {
-            return Err(ProviderError::new(
-                "on AWS, nubo switches releases through the API Gateway stage; a service \
-                 without HTTP routes cannot be deployed to AWS yet",
-            ));
-        }
         self.block(self.set_stage(route))
     }
 

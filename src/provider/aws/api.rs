@@ -176,23 +176,22 @@ impl AwsProvider {
             .iter()
             .map(|r| (r.path.clone(), r.method.clone()))
             .collect();
-        for route in &routes {
-            let resource = self
-                .ensure_resource(&api, &mut resources, &route.path)
-                .await?;
+        self.ensure_resources(&api, &mut resources, &routes).await?;
+        let resources = &resources;
+        let api_ref = api.as_str();
+        // Methods and integrations, routes in parallel.
+        Self::each(&routes, 8, |route| async move {
+            let (resource, methods) = &resources[&route.path];
             let uri = self.integration_uri(account, &route.function);
-            let existing = resources
-                .get(&route.path)
-                .and_then(|(_, m)| m.get(&route.method))
-                .cloned();
-            if existing.as_ref().and_then(|u| u.as_deref()) == Some(uri.as_str()) {
-                continue;
+            let existing = methods.get(&route.method);
+            if existing.and_then(|u| u.as_deref()) == Some(uri.as_str()) {
+                return Ok(());
             }
             if existing.is_none() {
                 apigw
                     .put_method()
-                    .rest_api_id(&api)
-                    .resource_id(&resource)
+                    .rest_api_id(api_ref)
+                    .resource_id(resource)
                     .http_method(&route.method)
                     .authorization_type("NONE")
                     .send()
@@ -206,8 +205,8 @@ impl AwsProvider {
             }
             apigw
                 .put_integration()
-                .rest_api_id(&api)
-                .resource_id(&resource)
+                .rest_api_id(api_ref)
+                .resource_id(resource)
                 .http_method(&route.method)
                 .r#type(IntegrationType::AwsProxy)
                 .integration_http_method("POST")
@@ -220,32 +219,31 @@ impl AwsProvider {
                         &e,
                     )
                 })?;
-        }
+            Ok(())
+        })
+        .await?;
         // Methods of routes this release does not have leave the working set
         // (earlier releases keep them in their own deployments).
-        for (path, (id, methods)) in &resources {
-            for method in methods.keys() {
-                if !wanted.contains(&(path.clone(), method.clone())) {
-                    match apigw
-                        .delete_method()
-                        .rest_api_id(&api)
-                        .resource_id(id)
-                        .http_method(method)
-                        .send()
-                        .await
-                    {
-                        Ok(_) => {}
-                        Err(e) if not_found(&e) => {}
-                        Err(e) => {
-                            return Err(fail(
-                                format!("apigateway:DeleteMethod {method} {path}"),
-                                &e,
-                            ));
-                        }
-                    }
-                }
+        let stale: Vec<(&String, &String, &String)> = resources
+            .iter()
+            .flat_map(|(path, (id, methods))| methods.keys().map(move |m| (path, id, m)))
+            .filter(|(path, _, m)| !wanted.contains(&((*path).clone(), (*m).clone())))
+            .collect();
+        Self::each(stale, 8, |(path, id, method)| async move {
+            match apigw
+                .delete_method()
+                .rest_api_id(api_ref)
+                .resource_id(id)
+                .http_method(method)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if not_found(&e) => Ok(()),
+                Err(e) => Err(fail(format!("apigateway:DeleteMethod {method} {path}"), &e)),
             }
-        }
+        })
+        .await?;
         let out = apigw
             .create_deployment()
             .rest_api_id(&api)
@@ -253,57 +251,97 @@ impl AwsProvider {
             .send()
             .await
             .map_err(|e| fail(format!("apigateway:CreateDeployment for {release}"), &e))?;
-        out.id()
-            .map(str::to_owned)
-            .ok_or_else(|| ProviderError::new("apigateway:CreateDeployment: no id in the answer"))
+        let id = out.id().map(str::to_owned).ok_or_else(|| {
+            ProviderError::new("apigateway:CreateDeployment: no id in the answer")
+        })?;
+        self.deployments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(release.to_owned(), id.clone());
+        Ok(id)
     }
 
-    /// The resource for `path`, created segment by segment when absent.
-    async fn ensure_resource(
+    /// Every resource the routes need, created when absent: one level of
+    /// the path tree at a time, siblings in parallel.
+    async fn ensure_resources(
         &self,
         api: &str,
         resources: &mut BTreeMap<String, (String, HashMap<String, Option<String>>)>,
-        path: &str,
-    ) -> Result<String> {
-        if let Some((id, _)) = resources.get(path) {
-            return Ok(id.clone());
+        routes: &[RouteSpec],
+    ) -> Result<()> {
+        let mut needed: BTreeSet<(usize, String)> = BTreeSet::new();
+        for r in routes {
+            let mut current = String::new();
+            for (depth, part) in r.path.split('/').filter(|p| !p.is_empty()).enumerate() {
+                current.push('/');
+                current.push_str(part);
+                if !resources.contains_key(&current) {
+                    needed.insert((depth, current.clone()));
+                }
+            }
         }
-        let mut parent = resources
-            .get("/")
-            .map(|(id, _)| id.clone())
-            .ok_or_else(|| ProviderError::new("the REST API has no root resource"))?;
-        let mut current = String::new();
-        for part in path.split('/').filter(|p| !p.is_empty()) {
-            current.push('/');
-            current.push_str(part);
-            if let Some((id, _)) = resources.get(&current) {
-                parent = id.clone();
+        let deepest = needed.iter().map(|(d, _)| *d).max();
+        for depth in 0..=deepest.unwrap_or(0) {
+            let level: Vec<&String> = needed
+                .iter()
+                .filter(|(d, _)| *d == depth)
+                .map(|(_, p)| p)
+                .collect();
+            if level.is_empty() {
                 continue;
             }
-            let out = self
-                .clients
-                .apigw
-                .create_resource()
-                .rest_api_id(api)
-                .parent_id(&parent)
-                .path_part(part)
-                .send()
-                .await
-                .map_err(|e| fail(format!("apigateway:CreateResource {current}"), &e))?;
-            let id = out
-                .id()
-                .ok_or_else(|| {
-                    ProviderError::new("apigateway:CreateResource: no id in the answer")
-                })?
-                .to_owned();
-            resources.insert(current.clone(), (id.clone(), HashMap::new()));
-            parent = id;
+            let made = std::sync::Mutex::new(Vec::new());
+            let known = &*resources;
+            Self::each(level, 8, |path| {
+                let made = &made;
+                async move {
+                    let (parent_path, part) = path.rsplit_once('/').unwrap_or(("", path));
+                    let parent_path = if parent_path.is_empty() {
+                        "/"
+                    } else {
+                        parent_path
+                    };
+                    let parent = known
+                        .get(parent_path)
+                        .map(|(id, _)| id.clone())
+                        .ok_or_else(|| ProviderError::new(format!("no resource {parent_path}")))?;
+                    let out = self
+                        .clients
+                        .apigw
+                        .create_resource()
+                        .rest_api_id(api)
+                        .parent_id(&parent)
+                        .path_part(part)
+                        .send()
+                        .await
+                        .map_err(|e| fail(format!("apigateway:CreateResource {path}"), &e))?;
+                    let id = out.id().ok_or_else(|| {
+                        ProviderError::new("apigateway:CreateResource: no id in the answer")
+                    })?;
+                    made.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((path.clone(), id.to_owned()));
+                    Ok(())
+                }
+            })
+            .await?;
+            for (path, id) in made.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                resources.insert(path, (id, HashMap::new()));
+            }
         }
-        Ok(parent)
+        Ok(())
     }
 
     /// The deployment made for `release`, if any (pages followed).
     pub(super) async fn deployment_of(&self, api: &str, release: &str) -> Result<Option<String>> {
+        if let Some(id) = self
+            .deployments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(release)
+        {
+            return Ok(Some(id.clone()));
+        }
         let want = deployment_description(release);
         let mut position: Option<String> = None;
         loop {
@@ -317,12 +355,24 @@ impl AwsProvider {
                 .send()
                 .await
                 .map_err(|e| fail("apigateway:GetDeployments", &e))?;
-            if let Some(d) = page
-                .items()
-                .iter()
-                .find(|d| d.description() == Some(want.as_str()))
+            // Every release's deployment on the page is remembered: a
+            // switch after a lookup needs no second listing.
+            let mut found = None;
             {
-                return Ok(d.id().map(str::to_owned));
+                let mut known = self.deployments.lock().unwrap_or_else(|e| e.into_inner());
+                for d in page.items() {
+                    if let (Some(desc), Some(id)) = (d.description(), d.id()) {
+                        if let Some(r) = desc.strip_prefix("nubo release ") {
+                            known.insert(r.to_owned(), id.to_owned());
+                        }
+                        if desc == want {
+                            found = Some(id.to_owned());
+                        }
+                    }
+                }
+            }
+            if found.is_some() {
+                return Ok(found);
             }
             position = page.position().map(str::to_owned);
             if position.is_none() || page.items().is_empty() {
@@ -346,10 +396,16 @@ impl AwsProvider {
             .await
         {
             Ok(s) => s,
-            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) if not_found(&e) => {
+                *self.stage_seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(None);
+                return Ok(None);
+            }
             Err(e) => return Err(fail("apigateway:GetStage", &e)),
         };
         let vars = stage.variables().cloned().unwrap_or_default();
+        *self.stage_seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(Some(
+            stage.canary_settings().is_some() || vars.contains_key(CANARY_VAR),
+        ));
         let Some(primary) = vars.get("release").cloned() else {
             return Ok(None);
         };
@@ -384,18 +440,25 @@ impl AwsProvider {
                 ))
             })?;
         let apigw = &self.clients.apigw;
-        let exists = match apigw
-            .get_stage()
-            .rest_api_id(&api)
-            .stage_name(STAGE)
-            .send()
-            .await
-        {
-            Ok(s) => Some(s),
-            Err(e) if not_found(&e) => None,
-            Err(e) => return Err(fail("apigateway:GetStage", &e)),
+        let seen = *self.stage_seen.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = match seen {
+            Some(s) => s,
+            None => match apigw
+                .get_stage()
+                .rest_api_id(&api)
+                .stage_name(STAGE)
+                .send()
+                .await
+            {
+                Ok(s) => Some(
+                    s.canary_settings().is_some()
+                        || s.variables().is_some_and(|v| v.contains_key(CANARY_VAR)),
+                ),
+                Err(e) if not_found(&e) => None,
+                Err(e) => return Err(fail("apigateway:GetStage", &e)),
+            },
         };
-        let Some(current) = exists else {
+        let Some(had_canary) = seen else {
             if route.canary.is_some() {
                 return Err(ProviderError::new("a canary needs a live release first"));
             }
@@ -412,6 +475,7 @@ impl AwsProvider {
             req.send()
                 .await
                 .map_err(|e| fail(format!("apigateway:CreateStage {STAGE}"), &e))?;
+            *self.stage_seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(Some(false));
             return Ok(());
         };
         let op = |op: Op, path: &str, value: Option<String>| {
@@ -447,13 +511,8 @@ impl AwsProvider {
                 ));
             }
             None => {
-                if current.canary_settings().is_some() {
+                if had_canary {
                     ops.push(op(Op::Remove, "/canarySettings", None));
-                }
-                if current
-                    .variables()
-                    .is_some_and(|v| v.contains_key(CANARY_VAR))
-                {
                     ops.push(op(Op::Remove, &format!("/variables/{CANARY_VAR}"), None));
                 }
             }
@@ -473,6 +532,8 @@ impl AwsProvider {
             .send()
             .await
             .map_err(|e| fail(format!("apigateway:UpdateStage {STAGE}"), &e))?;
+        *self.stage_seen.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Some(route.canary.is_some()));
         Ok(())
     }
 

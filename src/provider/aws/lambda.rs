@@ -40,6 +40,17 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((50u64 << attempt.min(6)).min(2000))
 }
 
+/// Whether a function can take an update now: not `Pending`, not
+/// `InProgress`, not failed (those go through [`AwsProvider::wait_ready`],
+/// which waits or says why).
+fn settled(state: Option<&State>, update: Option<&LastUpdateStatus>) -> bool {
+    !matches!(state, Some(State::Pending | State::Failed))
+        && !matches!(
+            update,
+            Some(LastUpdateStatus::InProgress | LastUpdateStatus::Failed)
+        )
+}
+
 /// A function's configuration as nubo sets it.
 #[derive(Debug, Clone, PartialEq)]
 struct Config {
@@ -120,42 +131,12 @@ impl AwsProvider {
         serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
     }
 
+    /// One read when nothing changed: the role's policy (a missing role
+    /// answers `NoSuchEntity` too); the role and policy are written only
+    /// when absent or different.
     async fn ensure_role(&self, base: &Base) -> Result<()> {
         let iam = &self.clients.iam;
         let role = self.names.role();
-        match iam.get_role().role_name(&role).send().await {
-            Ok(_) => {}
-            Err(e) if not_found(&e) => {
-                let trust = serde_json::json!({
-                    "Version": "2012-10-17",
-                    "Statement": [{
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }],
-                });
-                let mut req = iam
-                    .create_role()
-                    .role_name(&role)
-                    .assume_role_policy_document(trust.to_string())
-                    .description("nubo: the execution role of a service's functions");
-                for (k, v) in self.names.tags() {
-                    req = req.tags(
-                        aws_sdk_iam::types::Tag::builder()
-                            .key(k)
-                            .value(v)
-                            .build()
-                            .map_err(|e| ProviderError::new(e.to_string()))?,
-                    );
-                }
-                match req.send().await {
-                    Ok(_) => {}
-                    Err(e) if matches!(e.code(), Some("EntityAlreadyExists")) => {}
-                    Err(e) => return Err(fail(format!("iam:CreateRole {role}"), &e)),
-                }
-            }
-            Err(e) => return Err(fail(format!("iam:GetRole {role}"), &e)),
-        }
         let policy = self.role_policy(base);
         let current = iam
             .get_role_policy()
@@ -163,25 +144,59 @@ impl AwsProvider {
             .policy_name("nubo")
             .send()
             .await;
-        let same = match &current {
+        match &current {
             Ok(p) => {
                 let doc = urlencoding_decode(p.policy_document());
-                serde_json::from_str::<serde_json::Value>(&doc).ok()
+                if serde_json::from_str::<serde_json::Value>(&doc).ok()
                     == serde_json::from_str::<serde_json::Value>(&policy).ok()
+                {
+                    return Ok(());
+                }
             }
-            Err(e) if not_found(e) => false,
+            Err(e) if not_found(e) => self.create_role(&role).await?,
             Err(e) => return Err(fail(format!("iam:GetRolePolicy {role}"), e)),
-        };
-        if !same {
-            iam.put_role_policy()
-                .role_name(&role)
-                .policy_name("nubo")
-                .policy_document(policy)
-                .send()
-                .await
-                .map_err(|e| fail(format!("iam:PutRolePolicy {role}"), &e))?;
         }
+        iam.put_role_policy()
+            .role_name(&role)
+            .policy_name("nubo")
+            .policy_document(policy)
+            .send()
+            .await
+            .map_err(|e| fail(format!("iam:PutRolePolicy {role}"), &e))?;
         Ok(())
+    }
+
+    /// The execution role, trusted by Lambda; an existing one is kept.
+    async fn create_role(&self, role: &str) -> Result<()> {
+        let trust = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }],
+        });
+        let mut req = self
+            .clients
+            .iam
+            .create_role()
+            .role_name(role)
+            .assume_role_policy_document(trust.to_string())
+            .description("nubo: the execution role of a service's functions");
+        for (k, v) in self.names.tags() {
+            req = req.tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .map_err(|e| ProviderError::new(e.to_string()))?,
+            );
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.code(), Some("EntityAlreadyExists")) => Ok(()),
+            Err(e) => Err(fail(format!("iam:CreateRole {role}"), &e)),
+        }
     }
 
     /// Send an artifact unless the bucket holds its key already.
@@ -403,19 +418,26 @@ impl AwsProvider {
             }
         }
 
-        let now = self.wait_ready(&name).await?;
+        // The first read serves unless the function is busy or failed.
+        let now = match current {
+            Some(c) if settled(c.state(), c.last_update_status()) => c,
+            _ => self.wait_ready(&name).await?,
+        };
         if now.code_sha256() != Some(sha.as_str()) {
-            self.conflicting(&name, || {
-                lambda
-                    .update_function_code()
-                    .function_name(&name)
-                    .s3_bucket(&base.bucket)
-                    .s3_key(&key)
-                    .send()
-            })
-            .await
-            .map_err(|e| fail(format!("lambda:UpdateFunctionCode {name}"), &e))?;
-            self.wait_ready(&name).await?;
+            let out = self
+                .conflicting(&name, || {
+                    lambda
+                        .update_function_code()
+                        .function_name(&name)
+                        .s3_bucket(&base.bucket)
+                        .s3_key(&key)
+                        .send()
+                })
+                .await
+                .map_err(|e| fail(format!("lambda:UpdateFunctionCode {name}"), &e))?;
+            if !settled(out.state(), out.last_update_status()) {
+                self.wait_ready(&name).await?;
+            }
         }
         let have = Config {
             runtime: now
@@ -433,27 +455,30 @@ impl AwsProvider {
                 .unwrap_or_default(),
         };
         if have != want {
-            self.retry_role(&name, || {
-                self.conflicting(&name, || {
-                    lambda
-                        .update_function_configuration()
-                        .function_name(&name)
-                        .runtime(LambdaRuntime::from(want.runtime.as_str()))
-                        .role(&want.role)
-                        .handler(&want.handler)
-                        .memory_size(want.memory)
-                        .timeout(want.timeout)
-                        .environment(
-                            Environment::builder()
-                                .set_variables(Some(want.env.clone()))
-                                .build(),
-                        )
-                        .send()
+            let out = self
+                .retry_role(&name, || {
+                    self.conflicting(&name, || {
+                        lambda
+                            .update_function_configuration()
+                            .function_name(&name)
+                            .runtime(LambdaRuntime::from(want.runtime.as_str()))
+                            .role(&want.role)
+                            .handler(&want.handler)
+                            .memory_size(want.memory)
+                            .timeout(want.timeout)
+                            .environment(
+                                Environment::builder()
+                                    .set_variables(Some(want.env.clone()))
+                                    .build(),
+                            )
+                            .send()
+                    })
                 })
-            })
-            .await
-            .map_err(|e| fail(format!("lambda:UpdateFunctionConfiguration {name}"), &e))?;
-            self.wait_ready(&name).await?;
+                .await
+                .map_err(|e| fail(format!("lambda:UpdateFunctionConfiguration {name}"), &e))?;
+            if !settled(out.state(), out.last_update_status()) {
+                self.wait_ready(&name).await?;
+            }
         }
         let published = self
             .conflicting(&name, || {

@@ -204,8 +204,18 @@ pub struct AwsProvider {
     service: Resolved,
     names: names::Names,
     base: tokio::sync::OnceCell<Base>,
+    /// `GetCallerIdentity`, started when the backend opens, so the account
+    /// is known by the time a deploy needs it (off the critical path).
+    identity: std::sync::Mutex<Option<tokio::task::JoinHandle<Result<String>>>>,
     /// The REST API's id once known (only found ids are kept).
     api_id: std::sync::Mutex<Option<String>>,
+    /// The stage as last read or written by this process: whether it
+    /// exists and has a canary (saves a read before `UpdateStage`).
+    /// `None`: not read yet; `Some(None)`: no stage; `Some(Some(c))`: a
+    /// stage, with a canary when `c`.
+    stage_seen: std::sync::Mutex<Option<Option<bool>>>,
+    /// Release → API deployment id, as found or made by this process.
+    deployments: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl AwsProvider {
@@ -240,13 +250,25 @@ impl AwsProvider {
         }
         let conn = Connection::of(resolved, env);
         let clients = runtime().block_on(Clients::connect(&conn));
+        let sts = clients.sts.clone();
+        let identity = runtime().spawn(async move {
+            let me = sts
+                .get_caller_identity()
+                .send()
+                .await
+                .map_err(|e| fail("sts:GetCallerIdentity (who are these credentials?)", &e))?;
+            Ok(me.account().unwrap_or_default().to_owned())
+        });
         Ok(AwsProvider {
             clients,
             names: names::Names::new(&resolved.service, &resolved.target),
             conn,
             service: resolved.clone(),
             base: tokio::sync::OnceCell::new(),
+            identity: std::sync::Mutex::new(Some(identity)),
             api_id: std::sync::Mutex::new(None),
+            stage_seen: std::sync::Mutex::new(None),
+            deployments: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -258,14 +280,28 @@ impl AwsProvider {
     async fn base(&self) -> Result<&Base> {
         self.base
             .get_or_try_init(|| async {
-                let me = self
-                    .clients
-                    .sts
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(|e| fail("sts:GetCallerIdentity (who are these credentials?)", &e))?;
-                let account = me.account().unwrap_or_default().to_owned();
+                let task = self
+                    .identity
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                let account = match task {
+                    Some(task) => task
+                        .await
+                        .map_err(|e| ProviderError::new(format!("sts:GetCallerIdentity: {e}")))??,
+                    None => self
+                        .clients
+                        .sts
+                        .get_caller_identity()
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            fail("sts:GetCallerIdentity (who are these credentials?)", &e)
+                        })?
+                        .account()
+                        .unwrap_or_default()
+                        .to_owned(),
+                };
                 Ok::<_, ProviderError>(Base {
                     bucket: self.names.artifact_bucket(&account, &self.conn.region),
                     role_arn: format!("arn:aws:iam::{account}:role/{}", self.names.role()),
@@ -352,39 +388,44 @@ impl Provider for AwsProvider {
     fn stage(&self, release: &StagedRelease) -> Result<()> {
         self.block(async {
             let base = self.base().await?;
-            // Aliases first: the API's integrations and the permissions name them.
-            Self::each(release.versions.iter(), 8, |(function, version)| {
-                self.alias(function, &release.id, version)
-            })
-            .await?;
-            if self.has_http() {
-                let api = self.ensure_api().await?;
-                let source = self.api_source_arn(&base.account, &api);
-                let entries: Vec<&str> = self
-                    .service
-                    .functions
-                    .values()
-                    .filter(|f| {
-                        f.events
-                            .iter()
-                            .any(|e| matches!(e, crate::manifest::Event::Http(_)))
-                    })
-                    .map(|f| f.name.as_str())
-                    .filter(|f| release.versions.contains_key(*f))
-                    .collect();
-                let (permits, deployment) = tokio::join!(
-                    Self::each(entries, 8, |f| self.permit(
+            let api = self.ensure_api().await?;
+            let source = self.api_source_arn(&base.account, &api);
+            let entries: Vec<&str> = self
+                .service
+                .functions
+                .values()
+                .filter(|f| {
+                    f.events
+                        .iter()
+                        .any(|e| matches!(e, crate::manifest::Event::Http(_)))
+                })
+                .map(|f| f.name.as_str())
+                .filter(|f| release.versions.contains_key(*f))
+                .collect();
+            // The aliases, then API Gateway's permission on each entry's
+            // alias; beside them, the release's routes and API deployment
+            // (integrations name the alias through the stage variable, so
+            // they need no alias to exist yet).
+            let aliases = async {
+                Self::each(release.versions.iter(), 8, |(function, version)| {
+                    self.alias(function, &release.id, version)
+                })
+                .await?;
+                Self::each(entries, 8, |f| {
+                    self.permit(
                         f,
                         &release.id,
                         "nubo-apigateway",
                         "apigateway.amazonaws.com",
-                        &source
-                    )),
-                    self.stage_routes(&base.account, &release.id)
-                );
-                permits?;
-                deployment?;
-            }
+                        &source,
+                    )
+                })
+                .await
+            };
+            let (aliases, deployment) =
+                tokio::join!(aliases, self.stage_routes(&base.account, &release.id));
+            aliases?;
+            deployment?;
             Ok(())
         })
     }

@@ -379,6 +379,7 @@ struct Aws {
     iam: aws_sdk_iam::Client,
     ssm: aws_sdk_ssm::Client,
     s3: aws_sdk_s3::Client,
+    config: aws_config::SdkConfig,
 }
 
 impl Aws {
@@ -406,6 +407,7 @@ impl Aws {
                     .force_path_style(true)
                     .build(),
             ),
+            config,
             rt,
         }
     }
@@ -1089,7 +1091,7 @@ fn s3_state_lock_is_held_by_exactly_one_writer() {
 }
 
 #[test]
-fn triggers_not_built_yet_on_aws_say_so() {
+fn a_service_without_http_routes_is_not_available_on_aws_yet() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(tmp.path().join("src")).unwrap();
     std::fs::write(
@@ -1099,7 +1101,7 @@ fn triggers_not_built_yet_on_aws_say_so() {
     .unwrap();
     std::fs::write(
         tmp.path().join("nubo.yaml"),
-        "nubo: 1\nservice: jobs\ntargets:\n  prod: { provider: aws, region: eu-west-1, endpoint: \"http://127.0.0.1:9\" }\nfunctions:\n  w:\n    handler: src/w.handler\n    runtime: nodejs22\n    events:\n      - http: { method: GET, path: / }\n      - queue: { name: jobs }\n",
+        "nubo: 1\nservice: jobs\ntargets:\n  prod: { provider: aws, region: eu-west-1, endpoint: \"http://127.0.0.1:9\" }\nfunctions:\n  w:\n    handler: src/w.handler\n    runtime: nodejs22\n    events:\n      - queue: { name: jobs }\n",
     )
     .unwrap();
     let out = Command::cargo_bin("nubo")
@@ -1114,7 +1116,7 @@ fn triggers_not_built_yet_on_aws_say_so() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("queue") && err.contains("not available yet"),
+        err.contains("no HTTP route") && err.contains("not available yet"),
         "{err}"
     );
 }
@@ -1363,5 +1365,178 @@ fn killed_at_any_instant_the_stage_names_a_whole_release() {
     assert!(
         killed_mid_run >= 30,
         "only {killed_mid_run} kills landed mid-run"
+    );
+}
+
+/// `examples/shop` as it is, on a target that points at moto.
+fn shop_on(proxy: &Proxy) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shop");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop");
+    copy_dir(&src, &dir);
+    let manifest = std::fs::read_to_string(dir.join("nubo.yaml"))
+        .unwrap()
+        .replace(
+            "prod:  { provider: aws, region: eu-west-1 }",
+            &format!(
+                "prod:  {{ provider: aws, region: eu-west-1, endpoint: \"{}\" }}",
+                proxy.url
+            ),
+        )
+        .replace("interval: 20s", "interval: 1s");
+    assert!(manifest.contains(&proxy.url), "the shop's aws target moved");
+    std::fs::write(dir.join("nubo.yaml"), manifest).unwrap();
+    (tmp, dir)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let name = e.file_name();
+        if name == ".nubo" || name == "node_modules" {
+            continue;
+        }
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to.join(&name));
+        } else {
+            std::fs::copy(e.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_shop_example_deploys_with_its_queue_schedule_and_bucket() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto.url);
+    let aws = Aws::new(&moto);
+    let (_tmp, dir) = shop_on(&proxy);
+    let svc = Svc {
+        _tmp: tempfile::tempdir().unwrap(),
+        dir,
+    };
+    aws.rt
+        .block_on(
+            aws.ssm
+                .put_parameter()
+                .name("/nubo/shop/prod/stripe-key")
+                .value("sk_test_demo")
+                .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+                .send(),
+        )
+        .unwrap();
+    let ok = r#"{"statusCode": 200, "body": "{\"function\":\"ship\"}"}"#;
+    moto.lambda_results(&[ok]);
+    svc.ok(&["deploy", "-t", "prod"]);
+    let api = aws.api_id("shop-prod");
+    assert_eq!(aws.stage(&api).0["release"], "r1");
+
+    let account = "123456789012";
+    let alias_arn =
+        |f: &str, r: &str| format!("arn:aws:lambda:{REGION}:{account}:function:shop-prod-{f}:{r}");
+    let sqs = aws_sdk_sqs::Client::new(&aws.config);
+    let events = aws_sdk_eventbridge::Client::new(&aws.config);
+    let queue_arn = format!("arn:aws:sqs:{REGION}:{account}:shop-prod-shipments");
+    let triggers = |release: &str| {
+        // The queue feeds ship's release alias, with a dead-letter queue behind it.
+        let mappings = aws
+            .rt
+            .block_on(
+                aws.lambda
+                    .list_event_source_mappings()
+                    .event_source_arn(&queue_arn)
+                    .send(),
+            )
+            .unwrap();
+        let m = mappings.event_source_mappings();
+        assert_eq!(m.len(), 1, "{m:?}");
+        // AWS keeps the alias ARN; moto stores the version the alias names.
+        let version = aws.alias_version("shop-prod-ship", release).unwrap();
+        let arn = m[0].function_arn().unwrap_or_default();
+        assert!(
+            arn == alias_arn("ship", release) || arn == alias_arn("ship", &version),
+            "the queue feeds {arn}, not {release}"
+        );
+        assert_eq!(m[0].batch_size(), Some(10));
+        // The nightly schedule targets report's release alias.
+        let targets = aws
+            .rt
+            .block_on(
+                events
+                    .list_targets_by_rule()
+                    .rule("shop-prod-report-0")
+                    .send(),
+            )
+            .unwrap();
+        let t = targets.targets();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].arn(), alias_arn("report", release));
+        assert!(t[0].input().unwrap_or_default().contains("cron 0 3 * * *"));
+        // Uploads under in/ notify report's release alias.
+        let n = aws
+            .rt
+            .block_on(
+                aws.s3
+                    .get_bucket_notification_configuration()
+                    .bucket(format!("shop-prod-uploads-{account}"))
+                    .send(),
+            )
+            .unwrap();
+        let l = n.lambda_function_configurations();
+        assert_eq!(l.len(), 1, "{l:?}");
+        assert_eq!(l[0].lambda_function_arn(), alias_arn("report", release));
+    };
+    triggers("r1");
+    let rule = aws
+        .rt
+        .block_on(events.describe_rule().name("shop-prod-report-0").send())
+        .unwrap();
+    assert_eq!(rule.schedule_expression(), Some("cron(0 3 * * ? *)"));
+    let url = aws
+        .rt
+        .block_on(sqs.get_queue_url().queue_name("shop-prod-shipments").send())
+        .unwrap();
+    let attrs = aws
+        .rt
+        .block_on(
+            sqs.get_queue_attributes()
+                .queue_url(url.queue_url().unwrap())
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+                .send(),
+        )
+        .unwrap();
+    let redrive = attrs
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy))
+        .cloned()
+        .unwrap_or_default();
+    assert!(redrive.contains("shop-prod-shipments-dlq"), "{redrive}");
+
+    // A canary release: the triggers stay on r1 until it is promoted, then
+    // move with it; a rollback brings them back.
+    std::fs::write(
+        svc.dir.join("src/ship.js"),
+        "exports.handler = async () => ({ function: 'ship', v: 2 });\n",
+    )
+    .unwrap();
+    moto.lambda_results(&[ok, ok, ok]);
+    svc.ok(&["deploy", "-t", "prod"]);
+    assert_eq!(aws.stage(&api).0["release"], "r2");
+    assert!(!aws.stage(&api).0.contains_key("nubocanary"));
+    triggers("r2");
+    svc.ok(&["rollback", "-t", "prod", "--yes"]);
+    assert_eq!(aws.stage(&api).0["release"], "r1");
+    triggers("r1");
+
+    // Remove: queues, rules and the (empty) bucket go too.
+    svc.ok(&["remove", "-t", "prod", "--yes"]);
+    assert!(
+        aws.rt
+            .block_on(sqs.get_queue_url().queue_name("shop-prod-shipments").send())
+            .is_err()
+    );
+    assert!(
+        aws.rt
+            .block_on(events.describe_rule().name("shop-prod-report-0").send())
+            .is_err()
     );
 }

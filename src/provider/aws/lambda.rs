@@ -66,10 +66,14 @@ impl AwsProvider {
     /// The artifact bucket and the execution role, created when absent.
     pub(super) async fn ensure_base_async(&self) -> Result<()> {
         let base = self.base().await?;
-        let (bucket, role) = tokio::join!(self.ensure_bucket(base), self.ensure_role(base));
+        let (bucket, role, triggers) = tokio::join!(
+            self.ensure_bucket(base),
+            self.ensure_role(base),
+            self.ensure_triggers(base)
+        );
         bucket?;
         role?;
-        Ok(())
+        triggers
     }
 
     async fn ensure_bucket(&self, base: &Base) -> Result<()> {
@@ -128,6 +132,7 @@ impl AwsProvider {
                 "Resource": arns,
             }));
         }
+        statements.extend(self.trigger_statements(base));
         serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
     }
 
@@ -231,7 +236,12 @@ impl AwsProvider {
     /// The environment a version runs with: the manifest's, `${release}`
     /// filled in, secrets read from SSM Parameter Store, and what the shim
     /// needs.
-    async fn environment(&self, f: &Function, release: &str) -> Result<HashMap<String, String>> {
+    async fn environment(
+        &self,
+        base: &Base,
+        f: &Function,
+        release: &str,
+    ) -> Result<HashMap<String, String>> {
         let mut env = HashMap::new();
         for (k, v) in &f.env {
             let value = match v {
@@ -249,6 +259,7 @@ impl AwsProvider {
             env.insert("NUBO_FUNCTION".to_owned(), f.name.clone());
             env.insert("NUBO_PREFIX".to_owned(), self.names.prefix());
             env.insert("NUBO_CALLS".to_owned(), f.calls.join(","));
+            env.extend(self.trigger_env(base, &f.name));
         }
         Ok(env)
     }
@@ -299,7 +310,7 @@ impl AwsProvider {
             memory: f.memory as i32,
             timeout: f.timeout.0.as_secs().max(1) as i32,
             role: base.role_arn.clone(),
-            env: self.environment(f, release).await?,
+            env: self.environment(base, f, release).await?,
         })
     }
 

@@ -24,6 +24,7 @@ mod api;
 mod lambda;
 pub mod names;
 pub mod s3state;
+mod triggers;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -54,6 +55,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub sts: aws_sdk_sts::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub events: aws_sdk_eventbridge::Client,
 }
 
 /// Where and how to reach AWS.
@@ -133,6 +136,8 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
             sts: aws_sdk_sts::Client::new(&config),
             ssm: aws_sdk_ssm::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            events: aws_sdk_eventbridge::Client::new(&config),
         }
     }
 }
@@ -220,22 +225,6 @@ pub struct AwsProvider {
 
 impl AwsProvider {
     pub fn open(resolved: &Resolved, env: &dyn Environment) -> Result<AwsProvider> {
-        // Said plainly rather than deployed half: these land with their own work.
-        for f in resolved.functions.values() {
-            if let Some(e) = f
-                .events
-                .iter()
-                .find(|e| !matches!(e, crate::manifest::Event::Http(_)))
-            {
-                return Err(ProviderError::new(format!(
-                    "`{}` has a {} trigger: queue, schedule and storage triggers on AWS are not \
-                     available yet in nubo {} (HTTP routes and `nubo.call` are)",
-                    f.name,
-                    e.kind(),
-                    env!("CARGO_PKG_VERSION")
-                )));
-            }
-        }
         if !resolved.functions.values().any(|f| {
             f.events
                 .iter()
@@ -426,7 +415,7 @@ impl Provider for AwsProvider {
                 tokio::join!(aliases, self.stage_routes(&base.account, &release.id));
             aliases?;
             deployment?;
-            Ok(())
+            self.permit_triggers(base, &release.id).await
         })
     }
 
@@ -486,7 +475,16 @@ impl Provider for AwsProvider {
     }
 
     fn route(&self, route: &Route) -> Result<()> {
-        self.block(self.set_stage(route))
+        self.block(async {
+            // HTTP first, in one write; then the triggers follow the
+            // primary release (they stay on it during a canary).
+            self.set_stage(route).await?;
+            if route.canary.is_none() && self.has_triggers() {
+                let base = self.base().await?;
+                self.move_triggers(base, &route.primary).await?;
+            }
+            Ok(())
+        })
     }
 
     fn retire(&self, release: &StagedRelease, keep: &[StagedRelease]) -> Result<()> {
@@ -509,6 +507,9 @@ impl Provider for AwsProvider {
 
     fn remove(&self) -> Result<()> {
         self.block(async {
+            // Mappings and notifications first: they name the functions.
+            let base = self.base().await?;
+            self.remove_triggers(base).await?;
             let functions = self.own_functions().await?;
             Self::each(functions, 8, |name| async move {
                 match self

@@ -70,6 +70,29 @@ impl Names {
         format!("/nubo/{}/{}/{name}", self.service, self.target)
     }
 
+    /// A queue's SQS name (80 characters at most).
+    pub fn queue(&self, queue: &str) -> String {
+        fit(&format!("{}{queue}", self.prefix()), 80)
+    }
+
+    /// The dead-letter queue behind a queue.
+    pub fn dead_letters(&self, queue: &str) -> String {
+        fit(&format!("{}{queue}-dlq", self.prefix()), 80)
+    }
+
+    /// The EventBridge rule of a function's `n`th schedule (64 characters at most).
+    pub fn rule(&self, function: &str, n: usize) -> String {
+        fit(&format!("{}{function}-{n}", self.prefix()), 64)
+    }
+
+    /// A storage bucket's S3 name: global, so it carries the account.
+    pub fn bucket(&self, bucket: &str, account: &str) -> String {
+        fit(
+            &format!("{}-{}-{bucket}-{account}", self.service, self.target).to_lowercase(),
+            63,
+        )
+    }
+
     /// What nubo tags resources with.
     pub fn tags(&self) -> [(&'static str, String); 2] {
         [

@@ -1540,3 +1540,85 @@ fn the_shop_example_deploys_with_its_queue_schedule_and_bucket() {
             .is_err()
     );
 }
+
+#[test]
+fn logs_come_from_cloudwatch_by_function_and_release() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto.url);
+    let aws = Aws::new(&moto);
+    let svc = Svc::new(&proxy);
+    svc.ok(&["deploy", "-t", "prod"]);
+    std::fs::write(
+        svc.dir.join("ship/index.js"),
+        "exports.handler = async () => ({ function: 'ship', v: 2 });\n",
+    )
+    .unwrap();
+    svc.ok(&["deploy", "-t", "prod"]);
+    let v1 = aws.alias_version("shop-prod-ship", "r1").unwrap();
+    let v2 = aws.alias_version("shop-prod-ship", "r2").unwrap();
+    assert_ne!(v1, v2);
+
+    // What Lambda would have written: a stream per version.
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&aws.config);
+    let group = "/aws/lambda/shop-prod-ship";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    aws.rt
+        .block_on(logs.create_log_group().log_group_name(group).send())
+        .unwrap();
+    for (version, lines) in [(&v1, ["old one", "old two"]), (&v2, ["new one", "new two"])] {
+        let stream = format!("2026/11/29/[{version}]0123abcd");
+        aws.rt
+            .block_on(
+                logs.create_log_stream()
+                    .log_group_name(group)
+                    .log_stream_name(&stream)
+                    .send(),
+            )
+            .unwrap();
+        let mut req = logs
+            .put_log_events()
+            .log_group_name(group)
+            .log_stream_name(&stream);
+        for (i, l) in lines.iter().enumerate() {
+            req = req.log_events(
+                aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                    .timestamp(
+                        now - 60_000 + i as i64 * 1000 + if *version == v2 { 10_000 } else { 0 },
+                    )
+                    .message(*l)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        aws.rt.block_on(req.send()).unwrap();
+    }
+
+    let out = svc.ok(&["logs", "ship", "-t", "prod"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].ends_with(&format!("ship v{v1} old one")), "{out}");
+    assert!(lines[3].ends_with(&format!("ship v{v2} new two")), "{out}");
+    let out = svc.ok(&[
+        "logs",
+        "ship",
+        "-t",
+        "prod",
+        "--release",
+        "r1",
+        "--since",
+        "1h",
+    ]);
+    assert!(out.contains("old one") && !out.contains("new"), "{out}");
+    let out = svc.ok(&["logs", "-t", "prod", "-n", "1"]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("new two"), "{out}");
+    // Functions that never ran have no group: no lines, no error.
+    let out = svc.ok(&["logs", "charge", "-t", "prod"]);
+    assert_eq!(out, "");
+    let (code, _, err) = svc.run(&["logs", "-t", "prod", "--release", "r9"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no release `r9`"), "{err}");
+}

@@ -22,6 +22,7 @@
 
 mod api;
 mod lambda;
+pub mod logs;
 pub mod names;
 pub mod s3state;
 mod triggers;
@@ -57,6 +58,7 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub events: aws_sdk_eventbridge::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 /// Where and how to reach AWS.
@@ -138,6 +140,7 @@ impl Clients {
             ssm: aws_sdk_ssm::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             events: aws_sdk_eventbridge::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
         }
     }
 }

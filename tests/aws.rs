@@ -745,24 +745,24 @@ fn deploy_change_one_and_roll_back_on_moto() {
         uri.ends_with("function:shop-prod-checkout:${stageVariables.release}/invocations"),
         "{uri}"
     );
-    let permission = aws
+    // API Gateway invokes with its own role, allowed exactly the entries.
+    assert_eq!(
+        integration.credentials(),
+        Some("arn:aws:iam::123456789012:role/nubo-shop-prod-apigw")
+    );
+    let gateway = aws
         .rt
         .block_on(
-            aws.lambda
-                .get_policy()
-                .function_name("shop-prod-checkout")
-                .qualifier("r1")
+            aws.iam
+                .get_role_policy()
+                .role_name("nubo-shop-prod-apigw")
+                .policy_name("nubo")
                 .send(),
         )
         .unwrap();
-    assert!(
-        permission
-            .policy()
-            .unwrap_or_default()
-            .contains("apigateway.amazonaws.com"),
-        "{:?}",
-        permission.policy()
-    );
+    let doc = percent_decode(gateway.policy_document());
+    assert!(doc.contains("function:shop-prod-checkout:*"), "{doc}");
+    assert!(!doc.contains("shop-prod-charge"), "{doc}");
     assert!(
         first.iter().filter(|c| c.is_write()).count() > 10,
         "a first deploy creates things: {:?}",
@@ -1003,11 +1003,14 @@ fn remove_deletes_what_nubo_made_and_nothing_else() {
     );
     let apis = aws.rt.block_on(aws.apigw.get_rest_apis().send()).unwrap();
     assert!(apis.items().is_empty(), "{:?}", apis.items());
-    assert!(
-        aws.rt
-            .block_on(aws.iam.get_role().role_name("nubo-shop-prod").send())
-            .is_err()
-    );
+    for role in ["nubo-shop-prod", "nubo-shop-prod-apigw"] {
+        assert!(
+            aws.rt
+                .block_on(aws.iam.get_role().role_name(role).send())
+                .is_err(),
+            "{role} is left"
+        );
+    }
 }
 
 #[test]

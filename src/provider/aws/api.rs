@@ -13,7 +13,7 @@ use aws_sdk_apigateway::types::{
 
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::{AwsProvider, Clients, STAGE, fail, names::Names, not_found};
+use super::{AwsProvider, Base, Clients, STAGE, fail, names::Names, not_found};
 use crate::manifest::Event;
 use crate::provider::{ProviderError, Result, Route};
 
@@ -86,11 +86,6 @@ impl AwsProvider {
         )
     }
 
-    /// The source ARN API Gateway invokes with, for Lambda permissions.
-    pub(super) fn api_source_arn(&self, account: &str, api: &str) -> String {
-        format!("arn:aws:execute-api:{}:{account}:{api}/*", self.conn.region)
-    }
-
     /// The REST API, created when absent.
     pub(super) async fn ensure_api(&self) -> Result<String> {
         if let Some(id) = self.api().await? {
@@ -125,7 +120,8 @@ impl AwsProvider {
 
     /// Make the API's working routes the release's, then snapshot them in
     /// a deployment for `release` (reused when one exists).
-    pub(super) async fn stage_routes(&self, account: &str, release: &str) -> Result<String> {
+    pub(super) async fn stage_routes(&self, base: &Base, release: &str) -> Result<String> {
+        let account = base.account.as_str();
         let api = self.ensure_api().await?;
         if let Some(id) = self.deployment_of(&api, release).await? {
             return Ok(id);
@@ -153,9 +149,13 @@ impl AwsProvider {
                             .map(|(k, v)| {
                                 (
                                     k.clone(),
-                                    v.method_integration()
-                                        .and_then(|i| i.uri())
-                                        .map(str::to_owned),
+                                    v.method_integration().and_then(|i| {
+                                        Some(format!(
+                                            "{} {}",
+                                            i.uri()?,
+                                            i.credentials().unwrap_or_default()
+                                        ))
+                                    }),
                                 )
                             })
                             .collect()
@@ -184,7 +184,8 @@ impl AwsProvider {
             let (resource, methods) = &resources[&route.path];
             let uri = self.integration_uri(account, &route.function);
             let existing = methods.get(&route.method);
-            if existing.and_then(|u| u.as_deref()) == Some(uri.as_str()) {
+            let want = format!("{uri} {}", base.gateway_role_arn);
+            if existing.and_then(|u| u.as_deref()) == Some(want.as_str()) {
                 return Ok(());
             }
             if existing.is_none() {
@@ -211,6 +212,7 @@ impl AwsProvider {
                 .r#type(IntegrationType::AwsProxy)
                 .integration_http_method("POST")
                 .uri(&uri)
+                .credentials(&base.gateway_role_arn)
                 .send()
                 .await
                 .map_err(|e| {

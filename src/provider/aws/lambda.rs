@@ -66,13 +66,15 @@ impl AwsProvider {
     /// The artifact bucket and the execution role, created when absent.
     pub(super) async fn ensure_base_async(&self) -> Result<()> {
         let base = self.base().await?;
-        let (bucket, role, triggers) = tokio::join!(
+        let (bucket, role, gateway, triggers) = tokio::join!(
             self.ensure_bucket(base),
             self.ensure_role(base),
+            self.ensure_gateway_role(base),
             self.ensure_triggers(base)
         );
         bucket?;
         role?;
+        gateway?;
         triggers
     }
 
@@ -136,16 +138,56 @@ impl AwsProvider {
         serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
     }
 
+    /// The functions' execution role.
+    async fn ensure_role(&self, base: &Base) -> Result<()> {
+        self.ensure_role_with(
+            &self.names.role(),
+            "lambda.amazonaws.com",
+            self.role_policy(base),
+        )
+        .await
+    }
+
+    /// The role API Gateway invokes the entry functions' aliases with:
+    /// `lambda:InvokeFunction` on exactly those functions, any release.
+    async fn ensure_gateway_role(&self, base: &Base) -> Result<()> {
+        let arns: Vec<String> = self
+            .service
+            .functions
+            .values()
+            .filter(|f| {
+                f.events
+                    .iter()
+                    .any(|e| matches!(e, crate::manifest::Event::Http(_)))
+            })
+            .map(|f| format!("{}:*", self.function_arn(base, &f.name)))
+            .collect();
+        let policy = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "Entries",
+                "Effect": "Allow",
+                "Action": ["lambda:InvokeFunction"],
+                "Resource": arns,
+            }],
+        })
+        .to_string();
+        self.ensure_role_with(
+            &self.names.gateway_role(),
+            "apigateway.amazonaws.com",
+            policy,
+        )
+        .await
+    }
+
     /// One read when nothing changed: the role's policy (a missing role
     /// answers `NoSuchEntity` too); the role and policy are written only
     /// when absent or different.
-    async fn ensure_role(&self, base: &Base) -> Result<()> {
+    async fn ensure_role_with(&self, role: &str, principal: &str, policy: String) -> Result<()> {
         let iam = &self.clients.iam;
-        let role = self.names.role();
-        let policy = self.role_policy(base);
         let current = iam
             .get_role_policy()
-            .role_name(&role)
+            .role_name(role)
             .policy_name("nubo")
             .send()
             .await;
@@ -158,11 +200,11 @@ impl AwsProvider {
                     return Ok(());
                 }
             }
-            Err(e) if not_found(e) => self.create_role(&role).await?,
+            Err(e) if not_found(e) => self.create_role(role, principal).await?,
             Err(e) => return Err(fail(format!("iam:GetRolePolicy {role}"), e)),
         }
         iam.put_role_policy()
-            .role_name(&role)
+            .role_name(role)
             .policy_name("nubo")
             .policy_document(policy)
             .send()
@@ -171,13 +213,13 @@ impl AwsProvider {
         Ok(())
     }
 
-    /// The execution role, trusted by Lambda; an existing one is kept.
-    async fn create_role(&self, role: &str) -> Result<()> {
+    /// A role `principal` may assume; an existing one is kept.
+    async fn create_role(&self, role: &str, principal: &str) -> Result<()> {
         let trust = serde_json::json!({
             "Version": "2012-10-17",
             "Statement": [{
                 "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Principal": {"Service": principal},
                 "Action": "sts:AssumeRole",
             }],
         });
@@ -187,7 +229,7 @@ impl AwsProvider {
             .create_role()
             .role_name(role)
             .assume_role_policy_document(trust.to_string())
-            .description("nubo: the execution role of a service's functions");
+            .description(format!("nubo: assumed by {principal} for a service"));
         for (k, v) in self.names.tags() {
             req = req.tags(
                 aws_sdk_iam::types::Tag::builder()
@@ -209,10 +251,8 @@ impl AwsProvider {
         let base = self.base().await?;
         let key = self.names.artifact_key(&a.sha256);
         let s3 = &self.clients.s3;
-        match s3.head_object().bucket(&base.bucket).key(&key).send().await {
-            Ok(_) => return Ok(false),
-            Err(e) if not_found(&e) => {}
-            Err(e) => return Err(fail(format!("s3:HeadObject {key}"), &e)),
+        if self.stored_artifacts(base).await?.contains(&key) {
+            return Ok(false);
         }
         let body = aws_sdk_s3::primitives::ByteStream::from_path(&a.path)
             .await
@@ -231,6 +271,45 @@ impl AwsProvider {
             .await
             .map_err(|e| fail(format!("s3:PutObject {key}"), &e))?;
         Ok(true)
+    }
+
+    /// The target's artifact keys in the bucket: one listing of its prefix.
+    async fn stored_artifacts(&self, base: &Base) -> Result<&std::collections::HashSet<String>> {
+        self.artifacts
+            .get_or_try_init(|| async {
+                let prefix = format!("{}/", self.names.artifact_prefix());
+                let mut keys = std::collections::HashSet::new();
+                let mut token: Option<String> = None;
+                loop {
+                    let page = match self
+                        .clients
+                        .s3
+                        .list_objects_v2()
+                        .bucket(&base.bucket)
+                        .prefix(&prefix)
+                        .set_continuation_token(token.clone())
+                        .send()
+                        .await
+                    {
+                        Ok(p) => p,
+                        Err(e) if not_found(&e) => break,
+                        Err(e) => {
+                            return Err(fail(format!("s3:ListObjectsV2 {}", base.bucket), &e));
+                        }
+                    };
+                    keys.extend(
+                        page.contents()
+                            .iter()
+                            .filter_map(|o| o.key().map(str::to_owned)),
+                    );
+                    token = page.next_continuation_token().map(str::to_owned);
+                    if token.is_none() {
+                        break;
+                    }
+                }
+                Ok(keys)
+            })
+            .await
     }
 
     /// The environment a version runs with: the manifest's, `${release}`

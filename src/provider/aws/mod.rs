@@ -204,6 +204,8 @@ struct Base {
     account: String,
     bucket: String,
     role_arn: String,
+    /// The role API Gateway invokes the entry functions with.
+    gateway_role_arn: String,
 }
 
 pub struct AwsProvider {
@@ -215,6 +217,9 @@ pub struct AwsProvider {
     /// `GetCallerIdentity`, started when the backend opens, so the account
     /// is known by the time a deploy needs it (off the critical path).
     identity: std::sync::Mutex<Option<tokio::task::JoinHandle<Result<String>>>>,
+    /// The keys of the target's artifacts already in the bucket (one
+    /// listing per run instead of a `HeadObject` per artifact).
+    artifacts: tokio::sync::OnceCell<std::collections::HashSet<String>>,
     /// The REST API's id once known (only found ids are kept).
     api_id: std::sync::Mutex<Option<String>>,
     /// The stage as last read or written by this process: whether it
@@ -258,6 +263,7 @@ impl AwsProvider {
             service: resolved.clone(),
             base: tokio::sync::OnceCell::new(),
             identity: std::sync::Mutex::new(Some(identity)),
+            artifacts: tokio::sync::OnceCell::new(),
             api_id: std::sync::Mutex::new(None),
             stage_seen: std::sync::Mutex::new(None),
             deployments: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -297,6 +303,10 @@ impl AwsProvider {
                 Ok::<_, ProviderError>(Base {
                     bucket: self.names.artifact_bucket(&account, &self.conn.region),
                     role_arn: format!("arn:aws:iam::{account}:role/{}", self.names.role()),
+                    gateway_role_arn: format!(
+                        "arn:aws:iam::{account}:role/{}",
+                        self.names.gateway_role()
+                    ),
                     account,
                 })
             })
@@ -380,42 +390,14 @@ impl Provider for AwsProvider {
     fn stage(&self, release: &StagedRelease) -> Result<()> {
         self.block(async {
             let base = self.base().await?;
-            let api = self.ensure_api().await?;
-            let source = self.api_source_arn(&base.account, &api);
-            let entries: Vec<&str> = self
-                .service
-                .functions
-                .values()
-                .filter(|f| {
-                    f.events
-                        .iter()
-                        .any(|e| matches!(e, crate::manifest::Event::Http(_)))
-                })
-                .map(|f| f.name.as_str())
-                .filter(|f| release.versions.contains_key(*f))
-                .collect();
-            // The aliases, then API Gateway's permission on each entry's
-            // alias; beside them, the release's routes and API deployment
-            // (integrations name the alias through the stage variable, so
-            // they need no alias to exist yet).
-            let aliases = async {
-                Self::each(release.versions.iter(), 8, |(function, version)| {
-                    self.alias(function, &release.id, version)
-                })
-                .await?;
-                Self::each(entries, 8, |f| {
-                    self.permit(
-                        f,
-                        &release.id,
-                        "nubo-apigateway",
-                        "apigateway.amazonaws.com",
-                        &source,
-                    )
-                })
-                .await
-            };
-            let (aliases, deployment) =
-                tokio::join!(aliases, self.stage_routes(&base.account, &release.id));
+            // The aliases; beside them, the release's routes and API
+            // deployment (integrations name the alias through the stage
+            // variable and invoke it with the gateway's role, so they need
+            // neither an alias nor a per-alias permission first).
+            let aliases = Self::each(release.versions.iter(), 8, |(function, version)| {
+                self.alias(function, &release.id, version)
+            });
+            let (aliases, deployment) = tokio::join!(aliases, self.stage_routes(base, &release.id));
             aliases?;
             deployment?;
             self.permit_triggers(base, &release.id).await
@@ -543,7 +525,7 @@ impl Provider for AwsProvider {
                     Err(e) => return Err(fail(format!("apigateway:DeleteRestApi {api}"), &e)),
                 }
             }
-            self.remove_role().await?;
+            self.remove_roles().await?;
             self.remove_artifacts().await
         })
     }
@@ -555,10 +537,14 @@ impl Provider for AwsProvider {
 }
 
 impl AwsProvider {
-    async fn remove_role(&self) -> Result<()> {
+    async fn remove_roles(&self) -> Result<()> {
+        self.remove_role(&self.names.role()).await?;
+        self.remove_role(&self.names.gateway_role()).await
+    }
+
+    async fn remove_role(&self, role: &str) -> Result<()> {
         let iam = &self.clients.iam;
-        let role = self.names.role();
-        match iam.get_role().role_name(&role).send().await {
+        match iam.get_role().role_name(role).send().await {
             Ok(r) => {
                 let tags = r.role().map(|r| r.tags().to_vec()).unwrap_or_default();
                 let ours = self.names.tags().iter().all(|(k, v)| {
@@ -574,7 +560,7 @@ impl AwsProvider {
         }
         match iam
             .delete_role_policy()
-            .role_name(&role)
+            .role_name(role)
             .policy_name("nubo")
             .send()
             .await
@@ -583,7 +569,7 @@ impl AwsProvider {
             Err(e) if not_found(&e) => {}
             Err(e) => return Err(fail(format!("iam:DeleteRolePolicy {role}"), &e)),
         }
-        match iam.delete_role().role_name(&role).send().await {
+        match iam.delete_role().role_name(role).send().await {
             Ok(_) => Ok(()),
             Err(e) if not_found(&e) => Ok(()),
             Err(e) => Err(fail(format!("iam:DeleteRole {role}"), &e)),
@@ -594,7 +580,7 @@ impl AwsProvider {
     async fn remove_artifacts(&self) -> Result<()> {
         let base = self.base().await?;
         let s3 = &self.clients.s3;
-        let prefix = format!("{}/", self.names.artifact_key("").trim_end_matches("/.zip"));
+        let prefix = format!("{}/", self.names.artifact_prefix());
         let mut token: Option<String> = None;
         loop {
             let page = match s3

@@ -50,6 +50,11 @@ impl Names {
         fit(&format!("nubo-{}-{}", self.service, self.target), 64)
     }
 
+    /// The role API Gateway assumes to invoke the entry functions.
+    pub fn gateway_role(&self) -> String {
+        fit(&format!("nubo-{}-{}-apigw", self.service, self.target), 64)
+    }
+
     /// The REST API's name.
     pub fn api(&self) -> String {
         format!("{}-{}", self.service, self.target)
@@ -60,9 +65,14 @@ impl Names {
         fit(&format!("nubo-artifacts-{account}-{region}"), 63)
     }
 
+    /// The folder of the target's artifacts in the bucket.
+    pub fn artifact_prefix(&self) -> String {
+        format!("{}-{}", self.service, self.target)
+    }
+
     /// An artifact's key: content-addressed under the target's prefix.
     pub fn artifact_key(&self, sha256: &str) -> String {
-        format!("{}-{}/{sha256}.zip", self.service, self.target)
+        format!("{}/{sha256}.zip", self.artifact_prefix())
     }
 
     /// Where the value of `${secret:NAME}` is read from at deploy time.

@@ -1,15 +1,12 @@
 //! The REST API: routes, one deployment per release, the `live` stage.
 //!
 //! Integrations are release-independent (`function:<name>:${stageVariables.release}`),
-//! so a release's deployment is a snapshot of its route set, and the stage's
+//! so a release's deployment is a snapshot of its route set (imported as
+//! OpenAPI in one `PutRestApi`, whatever the number of routes), and the stage's
 //! `deploymentId` + `variables.release` name the release that serves. Both
 //! change in one `UpdateStage`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-use aws_sdk_apigateway::types::{
-    EndpointConfiguration, EndpointType, IntegrationType, Op, PatchOperation,
-};
+use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, Op, PatchOperation};
 
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -118,134 +115,67 @@ impl AwsProvider {
         Ok(id)
     }
 
-    /// Make the API's working routes the release's, then snapshot them in
-    /// a deployment for `release` (reused when one exists).
+    /// The API's definition for this service's routes, as OpenAPI 3 with
+    /// API Gateway's integration extension: every route a Lambda proxy
+    /// integration with the release's alias, invoked with the gateway role.
+    fn openapi(&self, base: &Base) -> serde_json::Value {
+        let mut paths = serde_json::Map::new();
+        for route in self.routes() {
+            let params: Vec<serde_json::Value> = route
+                .path
+                .split('/')
+                .filter_map(|p| p.strip_prefix('{')?.strip_suffix('}'))
+                .map(|name| {
+                    serde_json::json!({
+                        "name": name, "in": "path", "required": true,
+                        "schema": {"type": "string"},
+                    })
+                })
+                .collect();
+            let method = match route.method.as_str() {
+                "ANY" => "x-amazon-apigateway-any-method".to_owned(),
+                m => m.to_lowercase(),
+            };
+            let entry = paths
+                .entry(route.path.clone())
+                .or_insert_with(|| serde_json::json!({}));
+            entry[method] = serde_json::json!({
+                "parameters": params,
+                "responses": {},
+                "x-amazon-apigateway-integration": {
+                    "type": "aws_proxy",
+                    "httpMethod": "POST",
+                    "uri": self.integration_uri(&base.account, &route.function),
+                    "credentials": base.gateway_role_arn,
+                    "passthroughBehavior": "when_no_match",
+                },
+            });
+        }
+        serde_json::json!({
+            "openapi": "3.0.1",
+            "info": {"title": self.names.api(), "version": "nubo"},
+            "paths": paths,
+        })
+    }
+
+    /// Make the API's working definition the release's routes (one
+    /// `PutRestApi`, whatever their number), then snapshot it in a
+    /// deployment for `release` (reused when one exists).
     pub(super) async fn stage_routes(&self, base: &Base, release: &str) -> Result<String> {
-        let account = base.account.as_str();
         let api = self.ensure_api().await?;
         if let Some(id) = self.deployment_of(&api, release).await? {
             return Ok(id);
         }
         let apigw = &self.clients.apigw;
-        // path → (resource id, method → integration uri)
-        let mut resources: BTreeMap<String, (String, HashMap<String, Option<String>>)> =
-            BTreeMap::new();
-        let mut position: Option<String> = None;
-        loop {
-            let page = apigw
-                .get_resources()
-                .rest_api_id(&api)
-                .embed("methods")
-                .set_position(position.clone())
-                .limit(500)
-                .send()
-                .await
-                .map_err(|e| fail("apigateway:GetResources", &e))?;
-            for r in page.items() {
-                let methods = r
-                    .resource_methods()
-                    .map(|m| {
-                        m.iter()
-                            .map(|(k, v)| {
-                                (
-                                    k.clone(),
-                                    v.method_integration().and_then(|i| {
-                                        Some(format!(
-                                            "{} {}",
-                                            i.uri()?,
-                                            i.credentials().unwrap_or_default()
-                                        ))
-                                    }),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if let (Some(path), Some(id)) = (r.path(), r.id()) {
-                    resources.insert(path.to_owned(), (id.to_owned(), methods));
-                }
-            }
-            position = page.position().map(str::to_owned);
-            if position.is_none() || page.items().is_empty() {
-                break;
-            }
-        }
-
-        let routes = self.routes();
-        let wanted: BTreeSet<(String, String)> = routes
-            .iter()
-            .map(|r| (r.path.clone(), r.method.clone()))
-            .collect();
-        self.ensure_resources(&api, &mut resources, &routes).await?;
-        let resources = &resources;
-        let api_ref = api.as_str();
-        // Methods and integrations, routes in parallel.
-        Self::each(&routes, 8, |route| async move {
-            let (resource, methods) = &resources[&route.path];
-            let uri = self.integration_uri(account, &route.function);
-            let existing = methods.get(&route.method);
-            let want = format!("{uri} {}", base.gateway_role_arn);
-            if existing.and_then(|u| u.as_deref()) == Some(want.as_str()) {
-                return Ok(());
-            }
-            if existing.is_none() {
-                apigw
-                    .put_method()
-                    .rest_api_id(api_ref)
-                    .resource_id(resource)
-                    .http_method(&route.method)
-                    .authorization_type("NONE")
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        fail(
-                            format!("apigateway:PutMethod {} {}", route.method, route.path),
-                            &e,
-                        )
-                    })?;
-            }
-            apigw
-                .put_integration()
-                .rest_api_id(api_ref)
-                .resource_id(resource)
-                .http_method(&route.method)
-                .r#type(IntegrationType::AwsProxy)
-                .integration_http_method("POST")
-                .uri(&uri)
-                .credentials(&base.gateway_role_arn)
-                .send()
-                .await
-                .map_err(|e| {
-                    fail(
-                        format!("apigateway:PutIntegration {} {}", route.method, route.path),
-                        &e,
-                    )
-                })?;
-            Ok(())
-        })
-        .await?;
-        // Methods of routes this release does not have leave the working set
-        // (earlier releases keep them in their own deployments).
-        let stale: Vec<(&String, &String, &String)> = resources
-            .iter()
-            .flat_map(|(path, (id, methods))| methods.keys().map(move |m| (path, id, m)))
-            .filter(|(path, _, m)| !wanted.contains(&((*path).clone(), (*m).clone())))
-            .collect();
-        Self::each(stale, 8, |(path, id, method)| async move {
-            match apigw
-                .delete_method()
-                .rest_api_id(api_ref)
-                .resource_id(id)
-                .http_method(method)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if not_found(&e) => Ok(()),
-                Err(e) => Err(fail(format!("apigateway:DeleteMethod {method} {path}"), &e)),
-            }
-        })
-        .await?;
+        apigw
+            .put_rest_api()
+            .rest_api_id(&api)
+            .mode(aws_sdk_apigateway::types::PutMode::Overwrite)
+            .fail_on_warnings(false)
+            .body(aws_smithy_types::Blob::new(self.openapi(base).to_string()))
+            .send()
+            .await
+            .map_err(|e| fail(format!("apigateway:PutRestApi {api}"), &e))?;
         let out = apigw
             .create_deployment()
             .rest_api_id(&api)
@@ -261,77 +191,6 @@ impl AwsProvider {
             .unwrap_or_else(|e| e.into_inner())
             .insert(release.to_owned(), id.clone());
         Ok(id)
-    }
-
-    /// Every resource the routes need, created when absent: one level of
-    /// the path tree at a time, siblings in parallel.
-    async fn ensure_resources(
-        &self,
-        api: &str,
-        resources: &mut BTreeMap<String, (String, HashMap<String, Option<String>>)>,
-        routes: &[RouteSpec],
-    ) -> Result<()> {
-        let mut needed: BTreeSet<(usize, String)> = BTreeSet::new();
-        for r in routes {
-            let mut current = String::new();
-            for (depth, part) in r.path.split('/').filter(|p| !p.is_empty()).enumerate() {
-                current.push('/');
-                current.push_str(part);
-                if !resources.contains_key(&current) {
-                    needed.insert((depth, current.clone()));
-                }
-            }
-        }
-        let deepest = needed.iter().map(|(d, _)| *d).max();
-        for depth in 0..=deepest.unwrap_or(0) {
-            let level: Vec<&String> = needed
-                .iter()
-                .filter(|(d, _)| *d == depth)
-                .map(|(_, p)| p)
-                .collect();
-            if level.is_empty() {
-                continue;
-            }
-            let made = std::sync::Mutex::new(Vec::new());
-            let known = &*resources;
-            Self::each(level, 8, |path| {
-                let made = &made;
-                async move {
-                    let (parent_path, part) = path.rsplit_once('/').unwrap_or(("", path));
-                    let parent_path = if parent_path.is_empty() {
-                        "/"
-                    } else {
-                        parent_path
-                    };
-                    let parent = known
-                        .get(parent_path)
-                        .map(|(id, _)| id.clone())
-                        .ok_or_else(|| ProviderError::new(format!("no resource {parent_path}")))?;
-                    let out = self
-                        .clients
-                        .apigw
-                        .create_resource()
-                        .rest_api_id(api)
-                        .parent_id(&parent)
-                        .path_part(part)
-                        .send()
-                        .await
-                        .map_err(|e| fail(format!("apigateway:CreateResource {path}"), &e))?;
-                    let id = out.id().ok_or_else(|| {
-                        ProviderError::new("apigateway:CreateResource: no id in the answer")
-                    })?;
-                    made.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((path.clone(), id.to_owned()));
-                    Ok(())
-                }
-            })
-            .await?;
-            for (path, id) in made.into_inner().unwrap_or_else(|e| e.into_inner()) {
-                resources.insert(path, (id, HashMap::new()));
-            }
-        }
-        Ok(())
     }
 
     /// The deployment made for `release`, if any (pages followed).

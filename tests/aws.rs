@@ -990,6 +990,21 @@ fn remove_deletes_what_nubo_made_and_nothing_else() {
     let (code, _, err) = svc.run(&["remove", "-t", "prod"]);
     assert_ne!(code, 0, "remove without --yes and no terminal must refuse");
     assert!(err.contains("--yes"), "{err}");
+    // The summary names what it would delete, and only that.
+    for item in [
+        "Lambda function shop-prod-checkout",
+        "Lambda function shop-prod-ship",
+        "API Gateway REST API shop-prod",
+        "IAM role nubo-shop-prod-apigw",
+        "artifacts under s3://nubo-artifacts-123456789012-eu-west-1/shop-prod/",
+    ] {
+        assert!(err.contains(item), "{item} is not in the summary:\n{err}");
+    }
+    assert!(!err.contains("legacy"), "{err}");
+    assert!(
+        aws.function_exists("shop-prod-checkout"),
+        "a refused remove deleted something"
+    );
     svc.ok(&["remove", "-t", "prod", "--yes"]);
     for f in ["checkout", "charge", "ship"] {
         assert!(

@@ -12,6 +12,16 @@ pub struct Args {}
 
 pub fn exec(_args: Args, ctx: &Ctx) -> CmdResult {
     let t = ctx.open_target()?;
+    let inventory = t.provider.inventory().map_err(|e| {
+        Failure::Other(anyhow::anyhow!(
+            "could not list what `remove` would delete: {e}"
+        ))
+    })?;
+    if !ctx.printer.is_json() {
+        for item in &inventory {
+            ctx.printer.status("Will remove", item);
+        }
+    }
     if !ctx.global.yes {
         if !std::io::stdin().is_terminal() {
             ctx.printer.error(
@@ -36,8 +46,9 @@ pub fn exec(_args: Args, ctx: &Ctx) -> CmdResult {
     engine.recover().map_err(|e| engine_failure(ctx, e))?;
     let removed = engine.remove().map_err(|e| engine_failure(ctx, e))?;
     if ctx.printer.is_json() {
-        ctx.printer
-            .event(json!({"type": "result", "ok": true, "removed": removed}));
+        ctx.printer.event(
+            json!({"type": "result", "ok": true, "removed": removed, "resources": inventory}),
+        );
     } else {
         ctx.printer.status(
             "Removed",

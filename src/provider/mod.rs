@@ -137,6 +137,11 @@ pub trait Provider: Sync {
     fn retire(&self, release: &StagedRelease, keep: &[StagedRelease]) -> Result<()>;
     /// Remove everything nubo created for the target.
     fn remove(&self) -> Result<()>;
+    /// What [`Provider::remove`] would delete, one line each, for the
+    /// summary `nubo remove` shows before it asks.
+    fn inventory(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
     /// Where the target's HTTP routes are served, when it has one address.
     fn endpoint(&self) -> Option<String> {
         None

@@ -274,7 +274,10 @@ impl AwsProvider {
     }
 
     /// The target's artifact keys in the bucket: one listing of its prefix.
-    async fn stored_artifacts(&self, base: &Base) -> Result<&std::collections::HashSet<String>> {
+    pub(super) async fn stored_artifacts(
+        &self,
+        base: &Base,
+    ) -> Result<&std::collections::HashSet<String>> {
         self.artifacts
             .get_or_try_init(|| async {
                 let prefix = format!("{}/", self.names.artifact_prefix());

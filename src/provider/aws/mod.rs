@@ -530,6 +530,41 @@ impl Provider for AwsProvider {
         })
     }
 
+    fn inventory(&self) -> Result<Vec<String>> {
+        self.block(async {
+            let base = self.base().await?;
+            let mut out: Vec<String> = self
+                .own_functions()
+                .await?
+                .into_iter()
+                .map(|f| format!("Lambda function {f}, its versions and aliases"))
+                .collect();
+            if let Some(api) = self.api().await? {
+                out.push(format!(
+                    "API Gateway REST API {} ({api}), its stage and deployments",
+                    self.names.api()
+                ));
+            }
+            for role in [self.names.role(), self.names.gateway_role()] {
+                match self.clients.iam.get_role().role_name(&role).send().await {
+                    Ok(_) => out.push(format!("IAM role {role}")),
+                    Err(e) if not_found(&e) => {}
+                    Err(e) => return Err(fail(format!("iam:GetRole {role}"), &e)),
+                }
+            }
+            out.extend(self.trigger_inventory(base));
+            let artifacts = self.stored_artifacts(base).await?.len();
+            if artifacts > 0 {
+                out.push(format!(
+                    "{artifacts} artifacts under s3://{}/{}/",
+                    base.bucket,
+                    self.names.artifact_prefix()
+                ));
+            }
+            Ok(out)
+        })
+    }
+
     fn endpoint(&self) -> Option<String> {
         let api = self.block(self.api()).ok().flatten()?;
         Some(self.stage_url(&api))

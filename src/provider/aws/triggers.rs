@@ -566,6 +566,32 @@ impl AwsProvider {
         }
     }
 
+    /// The trigger resources `remove` deletes, by name.
+    pub(super) fn trigger_inventory(&self, base: &Base) -> Vec<String> {
+        let t = self.triggers();
+        let mut out = Vec::new();
+        for (_, queue, _) in &t.queues {
+            out.push(format!(
+                "SQS queues {} and {}, and the mapping that feeds them to Lambda",
+                self.names.queue(queue),
+                self.names.dead_letters(queue)
+            ));
+        }
+        for (function, n, _) in &t.schedules {
+            out.push(format!(
+                "EventBridge rule {}",
+                self.names.rule(function, *n)
+            ));
+        }
+        for bucket in t.buckets.keys() {
+            out.push(format!(
+                "the notifications of S3 bucket {} (the bucket too, if it is empty)",
+                self.names.bucket(bucket, &base.account)
+            ));
+        }
+        out
+    }
+
     /// Delete the queues, rules and bucket notifications; a bucket is
     /// deleted only when empty (nubo never deletes what users stored).
     pub(super) async fn remove_triggers(&self, base: &Base) -> Result<()> {

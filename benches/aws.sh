@@ -6,7 +6,8 @@
 # sequential round trips on each command's critical path.
 # Targets: first deploy < 300 ms, no-change < 100 ms with 0 writes,
 # one-changed < 150 ms, rollback < 50 ms with exactly 1 write; 100 functions
-# at most 3x the first deploy of 10.
+# at most 3x the first deploy of 10. Then the first deploy again with LATENCY_MS
+# (default 25) added to every call by the proxy, as across a network.
 # Installs moto into the project's .venv (tests/requirements.txt) if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."

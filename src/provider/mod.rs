@@ -66,6 +66,10 @@ pub struct PublishSpec<'a> {
     /// The hash of the deployable unit; equal units are never published twice.
     pub unit: &'a str,
     pub release: &'a str,
+    /// The function's version in the release being replaced, if it had one.
+    /// `None` means the function is new as far as nubo knows, so a backend
+    /// may try to create it before looking (and fall back when it exists).
+    pub previous: Option<&'a str>,
 }
 
 /// An immutable version, as the provider names it (`7` for Lambda, a

@@ -434,6 +434,9 @@ impl Engine<'_> {
             let version = self
                 .provider
                 .publish(&PublishSpec {
+                    previous: base
+                        .and_then(|b| b.functions.get(&f.name))
+                        .map(|r| r.version.as_str()),
                     function: f,
                     artifact: &artifact,
                     unit: &a.unit,

@@ -457,15 +457,24 @@ impl AwsProvider {
         );
 
         let lambda = &self.clients.lambda;
-        let current = match lambda
-            .get_function_configuration()
-            .function_name(&name)
-            .send()
-            .await
-        {
-            Ok(c) => Some(c),
-            Err(e) if not_found(&e) => None,
-            Err(e) => return Err(fail(format!("lambda:GetFunctionConfiguration {name}"), &e)),
+        // A function new to nubo is created without a look first; one that
+        // exists after all (an interrupted run made it) answers with a
+        // conflict and is updated below.
+        let current = if spec.previous.is_none() {
+            None
+        } else {
+            match lambda
+                .get_function_configuration()
+                .function_name(&name)
+                .send()
+                .await
+            {
+                Ok(c) => Some(c),
+                Err(e) if not_found(&e) => None,
+                Err(e) => {
+                    return Err(fail(format!("lambda:GetFunctionConfiguration {name}"), &e));
+                }
+            }
         };
         if current.is_none() {
             let created = self

@@ -19,7 +19,7 @@ use crate::state::{
 };
 
 /// Most provider calls of one kind in flight at once (clouds throttle).
-const PARALLEL: usize = 8;
+const PARALLEL: usize = 16;
 
 /// What the engine reports while it works.
 #[derive(Debug, Clone, Serialize)]

@@ -394,7 +394,7 @@ impl Provider for AwsProvider {
             // deployment (integrations name the alias through the stage
             // variable and invoke it with the gateway's role, so they need
             // neither an alias nor a per-alias permission first).
-            let aliases = Self::each(release.versions.iter(), 8, |(function, version)| {
+            let aliases = Self::each(release.versions.iter(), 16, |(function, version)| {
                 self.alias(function, &release.id, version)
             });
             let (aliases, deployment) = tokio::join!(aliases, self.stage_routes(base, &release.id));

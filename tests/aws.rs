@@ -836,9 +836,29 @@ fn deploy_change_one_and_roll_back_on_moto() {
     assert_eq!(vars.get("release").map(String::as_str), Some("r1"));
     assert_eq!(dep, dep1);
 
-    // Status reads the live stage back.
+    // Status reads the live stage back, and each alias of the live release.
     let out = svc.ok(&["status", "-t", "prod", "--output", "json"]);
     assert!(out.contains("\"r1\""), "{out}");
+    assert!(out.contains("\"drift\":false"), "{out}");
+    let r2_ship = aws.alias_version("shop-prod-ship", "r2").unwrap();
+    aws.rt
+        .block_on(
+            aws.lambda
+                .update_alias()
+                .function_name("shop-prod-ship")
+                .name("r1")
+                .function_version(&r2_ship)
+                .send(),
+        )
+        .unwrap();
+    let out = svc.ok(&["status", "-t", "prod", "--output", "json"]);
+    assert!(out.contains("\"drift\":true"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "alias shop-prod-ship:r1 points at version {r2_ship}, recorded {ship_v1}"
+        )),
+        "{out}"
+    );
 }
 
 #[test]

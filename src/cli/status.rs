@@ -24,6 +24,20 @@ pub fn exec(_args: Args, ctx: &Ctx) -> CmdResult {
     let unrecorded = live
         .as_ref()
         .is_some_and(|l| !releases.iter().any(|r| r.id == l.primary));
+    // The serving releases, checked function by function against their records.
+    let mut mismatches = Vec::new();
+    if let Some(l) = &live {
+        let ids = std::iter::once(&l.primary).chain(l.canary.as_ref().map(|(id, _)| id));
+        for id in ids {
+            if let Some(r) = releases.iter().find(|r| &r.id == id) {
+                mismatches.extend(
+                    t.provider
+                        .verify(&r.staged())
+                        .map_err(|e| Failure::Other(anyhow::Error::new(e)))?,
+                );
+            }
+        }
+    }
     if ctx.printer.is_json() {
         ctx.printer.event(json!({
             "type": "result",
@@ -31,7 +45,8 @@ pub fn exec(_args: Args, ctx: &Ctx) -> CmdResult {
             "target": t.resolved.target,
             "live": live,
             "recorded": recorded,
-            "drift": drift,
+            "drift": drift || !mismatches.is_empty(),
+            "mismatches": mismatches,
             "unrecorded_release": unrecorded,
             "interrupted": journal,
             "lock": holder,
@@ -60,6 +75,12 @@ pub fn exec(_args: Args, ctx: &Ctx) -> CmdResult {
         ctx.printer.error(
             "drift: the provider serves something other than what nubo recorded",
             Some("`nubo switch ID` sets it to a recorded release"),
+        );
+    }
+    for m in &mismatches {
+        ctx.printer.error(
+            format!("drift: {m}"),
+            Some("something outside nubo changed it; deploying a new release replaces it whole"),
         );
     }
     if unrecorded {

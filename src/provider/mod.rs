@@ -141,6 +141,13 @@ pub trait Provider: Sync {
     fn retire(&self, release: &StagedRelease, keep: &[StagedRelease]) -> Result<()>;
     /// Remove everything nubo created for the target.
     fn remove(&self) -> Result<()>;
+    /// Where the provider disagrees with a recorded release (a version
+    /// pointer changed by hand, something deleted), one line each; empty
+    /// when it serves the release exactly as recorded.
+    fn verify(&self, release: &StagedRelease) -> Result<Vec<String>> {
+        let _ = release;
+        Ok(Vec::new())
+    }
     /// What [`Provider::remove`] would delete, one line each, for the
     /// summary `nubo remove` shows before it asks.
     fn inventory(&self) -> Result<Vec<String>> {

@@ -530,6 +530,49 @@ impl Provider for AwsProvider {
         })
     }
 
+    fn verify(&self, release: &StagedRelease) -> Result<Vec<String>> {
+        self.block(async {
+            let found = std::sync::Mutex::new(Vec::new());
+            Self::each(release.versions.iter(), 16, |(function, version)| {
+                let found = &found;
+                async move {
+                    let name = self.names.function(function);
+                    let problem = match self
+                        .clients
+                        .lambda
+                        .get_alias()
+                        .function_name(&name)
+                        .name(&release.id)
+                        .send()
+                        .await
+                    {
+                        Ok(a) if a.function_version() == Some(version.as_str()) => None,
+                        Ok(a) => Some(format!(
+                            "alias {}:{} points at version {}, recorded {version}",
+                            name,
+                            release.id,
+                            a.function_version().unwrap_or("?")
+                        )),
+                        Err(e) if not_found(&e) => {
+                            Some(format!("alias {name}:{} is missing", release.id))
+                        }
+                        Err(e) => {
+                            return Err(fail(format!("lambda:GetAlias {name}:{}", release.id), &e));
+                        }
+                    };
+                    if let Some(p) = problem {
+                        found.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+                    }
+                    Ok(())
+                }
+            })
+            .await?;
+            let mut found = found.into_inner().unwrap_or_else(|e| e.into_inner());
+            found.sort();
+            Ok(found)
+        })
+    }
+
     fn inventory(&self) -> Result<Vec<String>> {
         self.block(async {
             let base = self.base().await?;

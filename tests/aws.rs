@@ -147,6 +147,8 @@ impl Call {
 enum Action {
     /// Answer this instead of moto: status, AWS error code, message.
     Fail(u16, &'static str, &'static str),
+    /// Forward after this many milliseconds (a slow call).
+    Delay(u64),
     /// Forward, then rewrite moto's JSON answer.
     Rewrite(fn(&mut Value)),
     /// Forward, then split moto's one page of `items` into pages of `size`,
@@ -278,6 +280,7 @@ async fn forward(
             r.times = r.times.saturating_sub(1);
             applied = Some(match &r.action {
                 Action::Fail(s, c, m) => return aws_error(*s, c, m),
+                Action::Delay(ms) => Action::Delay(*ms),
                 Action::Rewrite(f) => Action::Rewrite(*f),
                 Action::Paginate {
                     items,
@@ -292,6 +295,9 @@ async fn forward(
                 },
             });
         }
+    }
+    if let Some(Action::Delay(ms)) = &applied {
+        tokio::time::sleep(Duration::from_millis(*ms)).await;
     }
     // A page token of ours is an offset; moto gets the request without it.
     let mut query: Vec<(String, String)> = parts
@@ -1659,4 +1665,83 @@ fn logs_come_from_cloudwatch_by_function_and_release() {
     let (code, _, err) = svc.run(&["logs", "-t", "prod", "--release", "r9"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no release `r9`"), "{err}");
+}
+
+/// Two `nubo deploy`s at once on a target whose state is in S3: in every
+/// trial exactly one takes the lock and deploys; the other exits 3 naming
+/// the holder.
+#[test]
+fn concurrent_deploys_on_s3_state_one_holds_the_lock() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto.url);
+    let aws = Aws::new(&moto);
+    aws.rt
+        .block_on(
+            aws.s3
+                .create_bucket()
+                .bucket("team-state")
+                .create_bucket_configuration(
+                    aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                        .build(),
+                )
+                .send(),
+        )
+        .unwrap();
+    let svc = Svc::with(&proxy, ", state: \"s3://team-state/shop/prod\"", "", "");
+    svc.ok(&["deploy", "-t", "prod"]);
+    // The state is in the bucket, not beside the manifest.
+    assert!(!svc.dir.join(".nubo/state").exists());
+    let keys = aws
+        .rt
+        .block_on(
+            aws.s3
+                .list_objects_v2()
+                .bucket("team-state")
+                .prefix("shop/prod/")
+                .send(),
+        )
+        .unwrap();
+    assert!(
+        keys.contents()
+            .iter()
+            .any(|o| o.key().is_some_and(|k| k.ends_with(".json"))),
+        "{:?}",
+        keys.contents()
+    );
+    // Each upload takes 400 ms: the first deploy holds the lock long enough.
+    proxy.rule("PUT", ".zip", usize::MAX, Action::Delay(400));
+    for trial in 0..20 {
+        std::fs::write(
+            svc.dir.join("ship/index.js"),
+            format!("exports.handler = async () => ({{ function: 'ship', trial: {trial} }});\n"),
+        )
+        .unwrap();
+        let spawn = || {
+            svc.std_cmd()
+                .args(["deploy", "-t", "prod"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        let mut codes = [a.status.code(), b.status.code()];
+        codes.sort();
+        assert_eq!(
+            codes,
+            [Some(0), Some(3)],
+            "trial {trial}:\n{}\n{}",
+            String::from_utf8_lossy(&a.stderr),
+            String::from_utf8_lossy(&b.stderr)
+        );
+        let loser = if a.status.code() == Some(3) { &a } else { &b };
+        let err = String::from_utf8_lossy(&loser.stderr);
+        assert!(
+            err.contains("locked") || err.contains("lock"),
+            "trial {trial}: {err}"
+        );
+    }
+    assert_eq!(aws.stage(&aws.api_id("shop-prod")).0["release"], "r21");
 }

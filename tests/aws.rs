@@ -1202,6 +1202,17 @@ fn pending_functions_role_propagation_conflicts_throttling_and_pages() {
         3,
         Action::Fail(429, "TooManyRequestsException", "Rate exceeded"),
     );
+    // A version just published is not visible yet (eventual consistency).
+    proxy.rule(
+        "POST",
+        "/aliases",
+        2,
+        Action::Fail(
+            404,
+            "ResourceNotFoundException",
+            "Function not found: arn:aws:lambda:eu-west-1:123456789012:function:shop-prod-ship:1",
+        ),
+    );
     svc.ok(&["deploy", "-t", "prod"]);
     let calls = proxy.take();
     assert_eq!(
@@ -1212,7 +1223,7 @@ fn pending_functions_role_propagation_conflicts_throttling_and_pages() {
     );
     assert_eq!(
         count(&calls, "POST", "/aliases"),
-        3 + 3,
+        3 + 3 + 2,
         "{:?}",
         names(&calls)
     );
@@ -1239,6 +1250,17 @@ fn pending_functions_role_propagation_conflicts_throttling_and_pages() {
             "The operation cannot be performed at this time. An update is in progress for resource: shop-prod-ship",
         ),
     );
+    // A deployment just made is not visible to the stage yet.
+    proxy.rule(
+        "PATCH",
+        "/stages/live",
+        1,
+        Action::Fail(
+            404,
+            "NotFoundException",
+            "Invalid deployment identifier specified",
+        ),
+    );
     std::fs::write(
         svc.dir.join("ship/index.js"),
         "exports.handler = async () => ({ function: 'ship', v: 2 });\n",
@@ -1246,6 +1268,12 @@ fn pending_functions_role_propagation_conflicts_throttling_and_pages() {
     .unwrap();
     svc.ok(&["deploy", "-t", "prod"]);
     let calls = proxy.take();
+    assert_eq!(
+        count(&calls, "PATCH", "/stages/live"),
+        2,
+        "{:?}",
+        names(&calls)
+    );
     assert!(
         count(&calls, "GET", "/configuration") >= 5,
         "nubo did not wait for the update: {:?}",

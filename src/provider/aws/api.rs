@@ -333,7 +333,7 @@ impl AwsProvider {
             for (k, v) in self.names.tags() {
                 req = req.tags(k, v);
             }
-            req.send()
+            super::after_write(|| req.clone().send())
                 .await
                 .map_err(|e| fail(format!("apigateway:CreateStage {STAGE}"), &e))?;
             *self.stage_seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(Some(false));
@@ -385,14 +385,17 @@ impl AwsProvider {
             "/variables/release",
             Some(route.primary.clone()),
         ));
-        apigw
-            .update_stage()
-            .rest_api_id(&api)
-            .stage_name(STAGE)
-            .set_patch_operations(Some(ops))
-            .send()
-            .await
-            .map_err(|e| fail(format!("apigateway:UpdateStage {STAGE}"), &e))?;
+        // The deployment may be minutes or moments old: "not found" first is possible.
+        super::after_write(|| {
+            apigw
+                .update_stage()
+                .rest_api_id(&api)
+                .stage_name(STAGE)
+                .set_patch_operations(Some(ops.clone()))
+                .send()
+        })
+        .await
+        .map_err(|e| fail(format!("apigateway:UpdateStage {STAGE}"), &e))?;
         *self.stage_seen.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(Some(route.canary.is_some()));
         Ok(())

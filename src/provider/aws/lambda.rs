@@ -688,14 +688,17 @@ impl AwsProvider {
     pub(super) async fn alias(&self, function: &str, release: &str, version: &str) -> Result<()> {
         let name = self.names.function(function);
         let lambda = &self.clients.lambda;
-        let created = lambda
-            .create_alias()
-            .function_name(&name)
-            .name(release)
-            .function_version(version)
-            .description("nubo release")
-            .send()
-            .await;
+        // The version was just published: it may not be visible yet.
+        let created = super::after_write(|| {
+            lambda
+                .create_alias()
+                .function_name(&name)
+                .name(release)
+                .function_version(version)
+                .description("nubo release")
+                .send()
+        })
+        .await;
         match created {
             Ok(_) => Ok(()),
             Err(e) if matches!(e.code(), Some("ResourceConflictException")) => {

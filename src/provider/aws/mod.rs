@@ -198,6 +198,36 @@ pub fn not_found<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool
     ) || matches!(e, SdkError::ServiceError(s) if s.raw().status().as_u16() == 404)
 }
 
+/// How long a call that names something just created keeps answering "not
+/// found" before nubo believes it.
+const CONSISTENCY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Repeat `call` while the service says "not found" about something this
+/// run (or an interrupted one) just created: AWS control planes are
+/// eventually consistent, so a new version, deployment or rule can be
+/// invisible to the next call for a moment.
+pub(super) async fn after_write<T, E, F, Fut>(
+    call: F,
+) -> std::result::Result<T, SdkError<E, HttpResponse>>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata,
+{
+    let start = std::time::Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        match call().await {
+            Err(e) if not_found(&e) && start.elapsed() < CONSISTENCY_WAIT => {
+                let ms = (50u64 << attempt.min(5)).min(1000);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// What `open` learns once: the account, and the names derived from it.
 #[derive(Debug, Clone)]
 struct Base {

@@ -411,22 +411,23 @@ impl AwsProvider {
                 let (_, text) = schedule_expression(s).map_err(ProviderError::new)?;
                 let rule = self.names.rule(function, *n);
                 let input = serde_json::json!({"nubo": "schedule", "schedule": text}).to_string();
-                let out = self
-                    .clients
-                    .events
-                    .put_targets()
-                    .rule(&rule)
-                    .targets(
-                        RuleTarget::builder()
-                            .id("nubo")
-                            .arn(&target)
-                            .input(input)
-                            .build()
-                            .map_err(|e| ProviderError::new(e.to_string()))?,
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| fail(format!("events:PutTargets {rule}"), &e))?;
+                let target = RuleTarget::builder()
+                    .id("nubo")
+                    .arn(&target)
+                    .input(input)
+                    .build()
+                    .map_err(|e| ProviderError::new(e.to_string()))?;
+                // The rule may have been made a moment ago.
+                let out = super::after_write(|| {
+                    self.clients
+                        .events
+                        .put_targets()
+                        .rule(&rule)
+                        .targets(target.clone())
+                        .send()
+                })
+                .await
+                .map_err(|e| fail(format!("events:PutTargets {rule}"), &e))?;
                 if out.failed_entry_count() > 0 {
                     return Err(ProviderError::new(format!(
                         "events:PutTargets {rule}: {:?}",

@@ -911,6 +911,25 @@ fn a_failing_check_leaves_the_stage_alone_and_exits_4() {
         aws.stage(&api).0.get("release").map(String::as_str),
         Some("r1")
     );
+
+    // `nubo invoke` runs the live release's alias, as API Gateway would call it.
+    moto.lambda_results(&[r#"{"statusCode": 200, "body": "hello from r1"}"#]);
+    proxy.take();
+    let out = svc.ok(&[
+        "invoke",
+        "checkout",
+        "-t",
+        "prod",
+        "--data",
+        r#"{"method": "POST", "path": "/checkout", "body": "{}"}"#,
+    ]);
+    assert_eq!(out.trim(), "hello from r1");
+    let invokes: Vec<Call> = proxy.take().into_iter().filter(Call::is_invoke).collect();
+    assert_eq!(invokes.len(), 1);
+    assert!(
+        invokes[0].path.contains("shop-prod-checkout"),
+        "{invokes:?}"
+    );
 }
 
 #[test]

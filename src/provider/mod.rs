@@ -15,6 +15,7 @@
 pub mod aws;
 #[cfg(feature = "test-backend")]
 pub mod fake;
+pub mod gcp;
 pub mod local;
 pub mod spec;
 
@@ -213,6 +214,11 @@ pub fn open_state(
         Some(url) if url.starts_with("s3://") => {
             let conn = aws::Connection::of(resolved, env);
             aws::s3state::S3Store::open(url, &conn)
+                .map(|s| Box::new(s) as Box<dyn crate::state::StateStore>)
+                .map_err(|e| e.to_string())
+        }
+        Some(url) if url.starts_with("gs://") => {
+            crate::provider::gcp::gcs::GcsStore::open(url, resolved.settings.endpoint.as_deref())
                 .map(|s| Box::new(s) as Box<dyn crate::state::StateStore>)
                 .map_err(|e| e.to_string())
         }

@@ -86,8 +86,10 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
             client
                 .stop()
                 .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
+            // Stopped means gone: its record removed and its process ended
+            // (it ends its workers and flushes queues first).
             let t = std::time::Instant::now();
-            while dir.join("daemon.json").exists()
+            while (dir.join("daemon.json").exists() || alive(info.pid))
                 && t.elapsed() < std::time::Duration::from_secs(10)
             {
                 std::thread::sleep(std::time::Duration::from_millis(50));
@@ -126,4 +128,15 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
         Sub::Daemon { .. } => unreachable!("handled above"),
     }
     Ok(())
+}
+
+/// Whether process `pid` still runs (a zombie does not count). Where there
+/// is no `/proc`, nubo cannot tell and says no.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
 }

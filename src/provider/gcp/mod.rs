@@ -9,6 +9,7 @@
 //! say so (see `provider::open`).
 
 pub mod gcs;
+pub mod run;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,557 @@
+//! The release mechanics on Cloud Run (Admin API v2): one Cloud Run service
+//! per function, built from source; a revision per published version; a
+//! traffic tag per release; the entry services' traffic as the pointer.
+//!
+//! - **Publish** creates the service, or patches its template and
+//!   `buildConfig` (`sourceLocation` in Cloud Storage, `functionTarget`,
+//!   `baseImage` per runtime) with its traffic **pinned** to the revisions
+//!   serving now, so the new revision gets nothing; the revision Cloud Run
+//!   makes is the version.
+//! - **Stage** adds a tag `rN` with 0 % on every function's revision of the
+//!   release, so the release has a URL per function (`rN---name-….run.app`);
+//!   calls inside a release go to the tagged URLs of that release.
+//! - **Route** patches the traffic of the entry services (those with HTTP
+//!   routes), first to last in manifest order, keeping every tag: one patch,
+//!   and so atomic, when a chain has one HTTP entry. The service's labels
+//!   `nubo-live` / `nubo-canary` say which release the split is, so it reads
+//!   back without the records.
+//! - **Retire** drops a release's tags and deletes revisions no retained
+//!   release uses.
+//!
+//! Long-running operations are polled with backoff for a bounded time.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::{Google, encode};
+use crate::provider::{ProviderError, PublishSpec, Result, Route, StagedRelease};
+use crate::resolve::{EnvValue, Resolved};
+
+/// How long nubo waits for one long-running operation.
+const OPERATION_WAIT: Duration = Duration::from_secs(15 * 60);
+const LIVE_LABEL: &str = "nubo-live";
+const CANARY_LABEL: &str = "nubo-canary";
+
+pub struct CloudRun {
+    pub google: Google,
+    project: String,
+    region: String,
+    service: Resolved,
+}
+
+impl CloudRun {
+    pub fn new(resolved: &Resolved) -> Result<CloudRun> {
+        let project = resolved
+            .settings
+            .project
+            .clone()
+            .ok_or_else(|| ProviderError::new("a gcp target needs `project`"))?;
+        let region = resolved
+            .settings
+            .region
+            .clone()
+            .ok_or_else(|| ProviderError::new("a gcp target needs `region`"))?;
+        Ok(CloudRun {
+            google: Google::new(resolved.settings.endpoint.as_deref())?,
+            project,
+            region,
+            service: resolved.clone(),
+        })
+    }
+
+    fn parent(&self) -> String {
+        format!("projects/{}/locations/{}", self.project, self.region)
+    }
+
+    /// The Cloud Run service of a function.
+    pub fn service_id(&self, function: &str) -> String {
+        format!(
+            "{}-{}-{function}",
+            self.service.service, self.service.target
+        )
+    }
+
+    fn service_name(&self, function: &str) -> String {
+        format!("{}/services/{}", self.parent(), self.service_id(function))
+    }
+
+    fn url(&self, name: &str) -> String {
+        format!("{}/v2/{name}", self.google.endpoints.run)
+    }
+
+    /// The bucket that holds sources, and an artifact's object in it.
+    pub fn source(&self, sha256: &str) -> (String, String) {
+        (
+            format!("nubo-sources-{}", self.project),
+            format!(
+                "{}-{}/{sha256}.zip",
+                self.service.service, self.service.target
+            ),
+        )
+    }
+
+    /// Functions with HTTP routes, in manifest order: the entry services.
+    fn entries(&self) -> Vec<&str> {
+        self.service
+            .functions
+            .values()
+            .filter(|f| {
+                f.events
+                    .iter()
+                    .any(|e| matches!(e, crate::manifest::Event::Http(_)))
+            })
+            .map(|f| f.name.as_str())
+            .collect()
+    }
+
+    /// A service as it is now, or `None`.
+    pub async fn get(&self, function: &str) -> Result<Option<Value>> {
+        let name = self.service_name(function);
+        let url = self.url(&name);
+        let what = format!("run.projects.locations.services.get {name}");
+        let (status, body) = self.google.send(&what, |c| c.get(&url)).await?;
+        match status.as_u16() {
+            404 => Ok(None),
+            s if (200..300).contains(&s) => serde_json::from_slice(&body.0)
+                .map(Some)
+                .map_err(|e| ProviderError::new(format!("{what}: {e}"))),
+            _ => Err(super::error(&what, status, &body.text())),
+        }
+    }
+
+    /// Wait for a long-running operation; its `response`.
+    async fn wait(&self, what: &str, mut op: Value) -> Result<Value> {
+        let start = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            if op["done"].as_bool() == Some(true) {
+                if let Some(e) = op.get("error") {
+                    return Err(ProviderError::new(format!(
+                        "{what}: {}",
+                        e["message"].as_str().unwrap_or("the operation failed")
+                    )));
+                }
+                return Ok(op["response"].clone());
+            }
+            if start.elapsed() > OPERATION_WAIT {
+                return Err(ProviderError::new(format!(
+                    "{what}: not done after {} s",
+                    OPERATION_WAIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis((50u64 << attempt.min(5)).min(2000))).await;
+            attempt += 1;
+            let name = op["name"]
+                .as_str()
+                .ok_or_else(|| ProviderError::new(format!("{what}: an operation without a name")))?
+                .to_owned();
+            let url = self.url(&name);
+            op = self
+                .google
+                .json(
+                    &format!("run.projects.locations.operations.get {name}"),
+                    |c| c.get(&url),
+                )
+                .await?;
+        }
+    }
+
+    /// PATCH the service with `body`, fields in `mask`; the service after.
+    async fn patch(&self, function: &str, body: &Value, mask: &str) -> Result<Value> {
+        let name = self.service_name(function);
+        let url = self.url(&name);
+        let what = format!("run.projects.locations.services.patch {name}");
+        let op = self
+            .google
+            .json(&what, |c| {
+                c.patch(&url).query(&[("updateMask", mask)]).json(body)
+            })
+            .await?;
+        self.wait(&what, op).await
+    }
+
+    /// The function's container, environment and build, for `release`.
+    fn template(&self, spec: &PublishSpec<'_>, bucket: &str, object: &str) -> Result<Value> {
+        let f = spec.function;
+        let mut env = Vec::new();
+        for (k, v) in &f.env {
+            let value = match v {
+                EnvValue::Text(t) => t.clone(),
+                EnvValue::PerRelease(parts) => crate::resolve::vars::render(parts, spec.release),
+                EnvValue::Secret(name) => {
+                    return Err(ProviderError::new(format!(
+                        "`{}` uses `${{secret:{name}}}`: secrets on Google Cloud (Secret \
+                         Manager) are not available yet in nubo {}",
+                        f.name,
+                        env!("CARGO_PKG_VERSION")
+                    )));
+                }
+            };
+            env.push(json!({"name": k, "value": value}));
+        }
+        for (k, v) in [
+            (
+                "NUBO_HANDLER",
+                format!("{}.{}", f.handler_file, f.handler_export),
+            ),
+            ("NUBO_FUNCTION", f.name.clone()),
+            ("NUBO_RELEASE", spec.release.to_owned()),
+        ] {
+            env.push(json!({"name": k, "value": v}));
+        }
+        let spec_gcp = crate::provider::spec::get(crate::manifest::ProviderKind::Gcp);
+        let base = spec_gcp
+            .runtimes
+            .get(&f.runtime)
+            .cloned()
+            .unwrap_or_else(|| f.runtime.as_str().to_owned());
+        Ok(json!({
+            "template": {
+                "containers": [{
+                    "env": env,
+                    "resources": {"limits": {"memory": format!("{}Mi", f.memory)}},
+                }],
+                "timeout": format!("{}s", f.timeout.0.as_secs().max(1)),
+                "labels": {"nubo-release": spec.release, "nubo-unit": &spec.unit[..12.min(spec.unit.len())]},
+            },
+            "buildConfig": {
+                "sourceLocation": format!("gs://{bucket}/{object}"),
+                "functionTarget": "nubo",
+                "baseImage": base,
+            },
+        }))
+    }
+
+    /// Publish a version: a new revision, pinned away from traffic.
+    pub async fn publish(&self, spec: &PublishSpec<'_>) -> Result<String> {
+        let function = &spec.function.name;
+        let (bucket, object) = self.source(&spec.artifact.sha256);
+        let mut body = self.template(spec, &bucket, &object)?;
+        let current = self.get(function).await?;
+        let after = match current {
+            None => {
+                let url = format!(
+                    "{}/v2/{}/services",
+                    self.google.endpoints.run,
+                    self.parent()
+                );
+                let id = self.service_id(function);
+                let what = format!("run.projects.locations.services.create {id}");
+                body["labels"] = json!({"nubo-service": self.service.service, "nubo-target": self.service.target});
+                let op = self
+                    .google
+                    .json(&what, |c| {
+                        c.post(&url)
+                            .query(&[("serviceId", id.as_str())])
+                            .json(&body)
+                    })
+                    .await?;
+                self.wait(&what, op).await?
+            }
+            Some(service) => {
+                // Traffic stays where it is: LATEST becomes the revision it means.
+                body["traffic"] = pinned(&service);
+                body["etag"] = service["etag"].clone();
+                self.patch(function, &body, "template,buildConfig,traffic")
+                    .await?
+            }
+        };
+        let revision = after["latestCreatedRevision"].as_str().ok_or_else(|| {
+            ProviderError::new(format!(
+                "{}: Cloud Run named no new revision",
+                self.service_id(function)
+            ))
+        })?;
+        Ok(short(revision).to_owned())
+    }
+
+    /// Tag each function's revision of the release with its id (0 %).
+    pub async fn stage(&self, release: &StagedRelease) -> Result<()> {
+        for (function, revision) in &release.versions {
+            let service = self.get(function).await?.ok_or_else(|| {
+                ProviderError::new(format!("{} is gone", self.service_id(function)))
+            })?;
+            let mut traffic: Vec<Value> = pinned(&service)
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|t| t["tag"].as_str() != Some(release.id.as_str()))
+                .collect();
+            traffic.push(json!({
+                "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+                "revision": revision,
+                "tag": release.id,
+                "percent": 0,
+            }));
+            let body = json!({"traffic": traffic, "etag": service["etag"]});
+            self.patch(function, &body, "traffic").await?;
+        }
+        Ok(())
+    }
+
+    /// The revision of `function` that `release`'s tag names.
+    fn tagged(service: &Value, release: &str) -> Option<String> {
+        service["traffic"].as_array()?.iter().find_map(|t| {
+            (t["tag"].as_str() == Some(release))
+                .then(|| t["revision"].as_str().map(str::to_owned))?
+        })
+    }
+
+    /// Move the entry services' traffic to `route`.
+    pub async fn route(&self, route: &Route) -> Result<()> {
+        for function in self.entries() {
+            let service = self.get(function).await?.ok_or_else(|| {
+                ProviderError::new(format!("{} is gone", self.service_id(function)))
+            })?;
+            let revision = |release: &str| {
+                Self::tagged(&service, release).ok_or_else(|| {
+                    ProviderError::new(format!(
+                        "release `{release}` has no revision of `{function}`; it was never staged"
+                    ))
+                })
+            };
+            // Every tag stays (at 0 %); the split goes on untagged entries.
+            let mut traffic: Vec<Value> = service["traffic"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|t| t["tag"].as_str().is_some_and(|s| !s.is_empty()))
+                .map(|mut t| {
+                    t["percent"] = json!(0);
+                    t
+                })
+                .collect();
+            let mut labels = service["labels"].as_object().cloned().unwrap_or_default();
+            labels.remove(CANARY_LABEL);
+            let primary_share = match &route.canary {
+                Some((release, percent)) => {
+                    traffic.push(json!({
+                        "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+                        "revision": revision(release)?,
+                        "percent": percent,
+                    }));
+                    labels.insert(
+                        CANARY_LABEL.to_owned(),
+                        json!(format!("{release}-{percent}")),
+                    );
+                    100 - i64::from(*percent)
+                }
+                None => 100,
+            };
+            traffic.push(json!({
+                "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+                "revision": revision(&route.primary)?,
+                "percent": primary_share,
+            }));
+            labels.insert(LIVE_LABEL.to_owned(), json!(route.primary));
+            let body =
+                json!({"traffic": merge(traffic), "labels": labels, "etag": service["etag"]});
+            self.patch(function, &body, "traffic,labels").await?;
+        }
+        Ok(())
+    }
+
+    /// What the first entry service serves, by its labels.
+    pub async fn live(&self) -> Result<Option<Route>> {
+        let Some(first) = self.entries().first().copied() else {
+            return Ok(None);
+        };
+        let Some(service) = self.get(first).await? else {
+            return Ok(None);
+        };
+        let Some(primary) = service["labels"][LIVE_LABEL].as_str() else {
+            return Ok(None);
+        };
+        let canary = service["labels"][CANARY_LABEL].as_str().and_then(|c| {
+            let (r, p) = c.rsplit_once('-')?;
+            Some((r.to_owned(), p.parse().ok()?))
+        });
+        Ok(Some(Route {
+            primary: primary.to_owned(),
+            canary,
+        }))
+    }
+
+    /// Drop `release`'s tags; delete revisions no retained release uses.
+    pub async fn retire(&self, release: &StagedRelease, keep: &[StagedRelease]) -> Result<()> {
+        for (function, revision) in &release.versions {
+            let Some(service) = self.get(function).await? else {
+                continue;
+            };
+            let traffic: Vec<Value> = service["traffic"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|t| t["tag"].as_str() != Some(release.id.as_str()))
+                .collect();
+            let body = json!({"traffic": traffic, "etag": service["etag"]});
+            self.patch(function, &body, "traffic").await?;
+            let used = keep
+                .iter()
+                .any(|k| k.versions.get(function) == Some(revision));
+            if !used {
+                let name = format!("{}/revisions/{revision}", self.service_name(function));
+                let url = self.url(&name);
+                let what = format!("run.projects.locations.services.revisions.delete {name}");
+                let (status, body) = self.google.send(&what, |c| c.delete(&url)).await?;
+                match status.as_u16() {
+                    404 => {}
+                    s if (200..300).contains(&s) => {
+                        let op: Value = serde_json::from_slice(&body.0).unwrap_or_default();
+                        self.wait(&what, op).await?;
+                    }
+                    _ => return Err(super::error(&what, status, &body.text())),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The tagged URL of `function` in `release`, where a check calls it.
+    pub async fn tagged_url(&self, function: &str, release: &str) -> Result<Option<String>> {
+        let Some(service) = self.get(function).await? else {
+            return Ok(None);
+        };
+        Ok(service["trafficStatuses"].as_array().and_then(|s| {
+            s.iter()
+                .find(|t| t["tag"].as_str() == Some(release))
+                .and_then(|t| t["uri"].as_str().map(str::to_owned))
+        }))
+    }
+
+    /// Upload an artifact to the sources bucket unless it is there.
+    pub async fn upload(&self, artifact: &crate::provider::ArtifactRef) -> Result<bool> {
+        let (bucket, object) = self.source(&artifact.sha256);
+        let storage = &self.google.endpoints.storage;
+        let meta = format!(
+            "{storage}/storage/v1/b/{}/o/{}",
+            encode(&bucket),
+            encode(&object)
+        );
+        let what = format!("storage.objects.get gs://{bucket}/{object}");
+        let (status, body) = self.google.send(&what, |c| c.get(&meta)).await?;
+        match status.as_u16() {
+            200 => return Ok(false),
+            404 => {}
+            _ => return Err(super::error(&what, status, &body.text())),
+        }
+        let bytes = std::fs::read(&artifact.path).map_err(|e| {
+            ProviderError::new(format!("could not read {}: {e}", artifact.path.display()))
+        })?;
+        let url = format!("{storage}/upload/storage/v1/b/{}/o", encode(&bucket));
+        let what = format!("storage.objects.insert gs://{bucket}/{object}");
+        let (status, body) = self
+            .google
+            .send(&what, |c| {
+                c.post(&url)
+                    .query(&[
+                        ("uploadType", "media"),
+                        ("name", object.as_str()),
+                        ("ifGenerationMatch", "0"),
+                    ])
+                    .header("content-type", "application/zip")
+                    .body(bytes.clone())
+            })
+            .await?;
+        match status.as_u16() {
+            200 => Ok(true),
+            // Another run put the same bytes there first.
+            412 => Ok(false),
+            _ => Err(super::error(&what, status, &body.text())),
+        }
+    }
+}
+
+/// A service's traffic with `LATEST` turned into the revision it means now,
+/// so a new revision gets nothing until nubo moves traffic on purpose.
+fn pinned(service: &Value) -> Value {
+    let latest = service["latestReadyRevision"]
+        .as_str()
+        .or(service["latestCreatedRevision"].as_str())
+        .map(short)
+        .unwrap_or_default()
+        .to_owned();
+    let traffic: Vec<Value> = service["traffic"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut t| {
+            if t["type"].as_str() == Some("TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST") {
+                t["type"] = json!("TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION");
+                t["revision"] = json!(latest);
+            }
+            t
+        })
+        .collect();
+    Value::Array(traffic)
+}
+
+/// Untagged entries for the same revision become one.
+fn merge(traffic: Vec<Value>) -> Value {
+    let mut untagged: BTreeMap<String, i64> = BTreeMap::new();
+    let mut out = Vec::new();
+    for t in traffic {
+        if t["tag"].as_str().is_some_and(|s| !s.is_empty()) {
+            out.push(t);
+        } else if let Some(r) = t["revision"].as_str() {
+            *untagged.entry(r.to_owned()).or_default() += t["percent"].as_i64().unwrap_or(0);
+        }
+    }
+    for (revision, percent) in untagged {
+        if percent > 0 {
+            out.push(json!({
+                "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+                "revision": revision,
+                "percent": percent,
+            }));
+        }
+    }
+    Value::Array(out)
+}
+
+/// `projects/…/revisions/name-00001-abc` → `name-00001-abc`.
+fn short(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_is_pinned_to_the_revision_it_means() {
+        let s = json!({
+            "latestReadyRevision": "projects/p/locations/l/services/s/revisions/s-00002-abc",
+            "traffic": [
+                {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100},
+                {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": "s-00001-xyz", "tag": "r1", "percent": 0},
+            ],
+        });
+        let t = pinned(&s);
+        assert_eq!(t[0]["revision"], "s-00002-abc");
+        assert_eq!(t[0]["type"], "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION");
+        assert_eq!(t[1]["tag"], "r1");
+    }
+
+    #[test]
+    fn untagged_entries_merge() {
+        let t = merge(vec![
+            json!({"revision": "a", "percent": 90}),
+            json!({"revision": "a", "percent": 10}),
+            json!({"revision": "b", "percent": 0}),
+            json!({"revision": "b", "tag": "r2", "percent": 0}),
+        ]);
+        let t = t.as_array().unwrap();
+        assert_eq!(t.len(), 2, "{t:?}");
+        assert!(
+            t.iter()
+                .any(|e| e["revision"] == "a" && e["percent"] == 100)
+        );
+    }
+}

@@ -118,7 +118,8 @@ impl Clients {
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(60))
+                    // Long enough for a 250 MB artifact on a slow uplink.
+                    .operation_attempt_timeout(Duration::from_secs(600))
                     .build(),
             );
         if let Some(p) = &c.profile {

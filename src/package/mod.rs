@@ -290,6 +290,31 @@ fn generated_files(resolved: &Resolved, f: &Function) -> Vec<(String, Vec<u8>)> 
                 include_str!("../../templates/aws/python/nubo.py"),
             ),
         ],
+        // Cloud Run functions: the Functions Framework serves target `nubo`.
+        (crate::manifest::ProviderKind::Gcp, crate::manifest::Language::Node) => &[
+            (
+                "nubo_gcp.js",
+                include_str!("../../templates/gcp/node/nubo_gcp.js"),
+            ),
+            (
+                "node_modules/nubo/index.js",
+                include_str!("../../templates/gcp/node/nubo/index.js"),
+            ),
+            (
+                "node_modules/nubo/package.json",
+                include_str!("../../templates/gcp/node/nubo/package.json"),
+            ),
+        ],
+        (crate::manifest::ProviderKind::Gcp, crate::manifest::Language::Python) => &[
+            (
+                "main.py",
+                include_str!("../../templates/gcp/python/main.py"),
+            ),
+            (
+                "nubo.py",
+                include_str!("../../templates/gcp/python/nubo.py"),
+            ),
+        ],
         _ => &[],
     };
     files

@@ -613,3 +613,27 @@ fn names_that_are_not_utf8_are_refused_when_packaged() {
         ["package.json", "src/api.js", "src/run.sh", "src/worker.js"]
     );
 }
+
+#[test]
+fn a_user_file_with_a_shim_name_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // Google's Python runtime wants the shim at `main.py`: a user's root
+    // `main.py` would be a second zip entry of the same name.
+    write(
+        dir,
+        "nubo.yaml",
+        b"nubo: 1\nservice: s\ntargets:\n  g: { provider: gcp, project: test-project, region: europe-west1 }\n  dev: { provider: local }\nfunctions:\n  f:\n    handler: main.handler\n    runtime: python3.12\n",
+    );
+    write(dir, "main.py", b"def handler(req, ctx):\n    return 1\n");
+    let out = package(dir, &["-t", "g"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("`main.py`") && out.stderr.contains("gcp shim"),
+        "{}",
+        out.stderr
+    );
+    // The local cloud adds no shim: the same file packages there.
+    let out = package(dir, &["-t", "dev"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+}

@@ -78,6 +78,12 @@ pub enum PackageError {
         /// The biggest directories by unzipped size.
         biggest: Vec<(String, u64)>,
     },
+    #[error("`{file}` in the package of `{function}` is a name nubo's {provider} shim needs")]
+    Reserved {
+        function: String,
+        file: String,
+        provider: String,
+    },
     #[error("could not write `{}`", .path.display())]
     Write {
         path: PathBuf,
@@ -140,6 +146,17 @@ pub fn package(
         };
         select::check_handler(&files, f)?;
         let generated = generated_files(resolved, f);
+        // A user's file with a shim's name would make two zip entries of one name.
+        if let Some((name, _)) = generated
+            .iter()
+            .find(|(name, _)| files.iter().any(|e| &e.rel == name))
+        {
+            return Err(PackageError::Reserved {
+                function: f.name.clone(),
+                file: name.clone(),
+                provider: resolved.provider.to_string(),
+            });
+        }
         let unzipped: u64 = files.iter().map(|e| e.size).sum::<u64>()
             + generated.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
         let limit = spec.package.unzipped_max_mib * 1024 * 1024;

@@ -135,6 +135,20 @@ fn publish_stage_route_rollback_and_retire_on_the_fake() {
             .any(|e| e["name"] == "BUILD" && e["value"] == "r1"),
         "{env}"
     );
+    let var = |name: &str| {
+        env.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["value"].as_str())
+            .map(str::to_owned)
+    };
+    assert_eq!(var("NUBO_CALLS").as_deref(), Some("ship"));
+    assert_eq!(var("NUBO_PREFIX").as_deref(), Some("shop-gprod-"));
+    assert_eq!(
+        var("NUBO_ROUTES").as_deref(),
+        Some(r#"[{"method":"POST","path":"/checkout"}]"#)
+    );
     assert_eq!(
         svc["buildConfig"]["sourceLocation"],
         format!("gs://{bucket}/{object}")

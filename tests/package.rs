@@ -637,3 +637,48 @@ fn a_user_file_with_a_shim_name_is_refused() {
     let out = package(dir, &["-t", "dev"]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
 }
+
+#[test]
+fn gcp_node_artifacts_point_package_json_main_at_the_shim() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(
+        dir,
+        "nubo.yaml",
+        b"nubo: 1\nservice: s\ntargets:\n  g: { provider: gcp, project: test-project, region: europe-west1 }\nfunctions:\n  a:\n    handler: a/index.handler\n    runtime: nodejs22\n    include: [\"a/**\", \"package.json\"]\n  b:\n    handler: b/index.handler\n    runtime: nodejs22\n",
+    );
+    write(dir, "a/index.js", b"exports.handler = async () => 1;\n");
+    write(dir, "b/index.js", b"exports.handler = async () => 2;\n");
+    write(
+        dir,
+        "package.json",
+        br#"{"name": "shop", "main": "a/index.js", "dependencies": {"left-pad": "1.3.0"}}"#,
+    );
+    let out = package(dir, &["-t", "g"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    // The user's package.json, only `main` changed, and one entry of that name.
+    let zip_g = |function: &str| {
+        let text = std::fs::read_to_string(dir.join(".nubo/build/g/artifacts.json")).unwrap();
+        let a: Value = serde_json::from_str(&text).unwrap();
+        dir.join(".nubo/build/g")
+            .join(a["functions"][function]["path"].as_str().unwrap())
+    };
+    let a = entries(&zip_g("a"));
+    let pj: Vec<&(String, u32, Vec<u8>)> = a.iter().filter(|e| e.0 == "package.json").collect();
+    assert_eq!(pj.len(), 1);
+    let v: Value = serde_json::from_slice(&pj[0].2).unwrap();
+    assert_eq!(v["main"], "nubo_gcp.js");
+    assert_eq!(v["dependencies"]["left-pad"], "1.3.0");
+    assert_eq!(v["name"], "shop");
+    // Without one, a minimal package.json.
+    let b = entries(&zip_g("b"));
+    let v: Value =
+        serde_json::from_slice(&b.iter().find(|e| e.0 == "package.json").unwrap().2).unwrap();
+    assert_eq!(v["main"], "nubo_gcp.js");
+    assert!(b.iter().any(|e| e.0 == "nubo_gcp.js"));
+    // A package.json that is not an object is an input error.
+    write(dir, "package.json", b"[1, 2]");
+    let out = package(dir, &["-t", "g"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("not a JSON object"), "{}", out.stderr);
+}

@@ -183,6 +183,8 @@ fn failure(ctx: &Ctx, loaded: &Loaded, e: PackageError) -> Failure {
                 .note(format!("biggest directories: {list}"))
                 .help("leave out what the function does not need with `exclude:` or `.nuboignore`, or keep large assets in storage")
         }
+        PackageError::BadPackageJson { .. } => Diagnostic::error(message)
+            .help("make it a JSON object, or leave it out of the package with `exclude:`"),
         PackageError::Reserved { file, .. } => Diagnostic::error(message).help(format!(
             "move `{file}` into a folder (and point `handler:` there), or leave it out with `exclude:`"
         )),

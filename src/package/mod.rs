@@ -78,6 +78,8 @@ pub enum PackageError {
         /// The biggest directories by unzipped size.
         biggest: Vec<(String, u64)>,
     },
+    #[error("`{}` is not a JSON object; nubo sets its `main` for `{function}` on Google Cloud", .path.display())]
+    BadPackageJson { function: String, path: PathBuf },
     #[error("`{file}` in the package of `{function}` is a name nubo's {provider} shim needs")]
     Reserved {
         function: String,
@@ -145,7 +147,22 @@ pub fn package(
             }
         };
         select::check_handler(&files, f)?;
-        let generated = generated_files(resolved, f);
+        let mut generated = generated_files(resolved, f);
+        let mut files = files;
+        // Google's Node.js buildpack loads the file package.json's `main`
+        // names: the artifact's package.json points it at the shim (the
+        // user's, if there is one, with only `main` changed).
+        if resolved.provider == crate::manifest::ProviderKind::Gcp
+            && f.runtime.language() == crate::manifest::Language::Node
+            && f.handler_style == crate::manifest::HandlerStyle::Neutral
+        {
+            let theirs = files.iter().position(|e| e.rel == "package.json");
+            let manifest = gcp_package_json(theirs.map(|i| files[i]), f)?;
+            if let Some(i) = theirs {
+                files.remove(i);
+            }
+            generated.push(("package.json".to_owned(), manifest));
+        }
         // A user's file with a shim's name would make two zip entries of one name.
         if let Some((name, _)) = generated
             .iter()
@@ -273,6 +290,36 @@ struct Group<'t> {
     files: Vec<&'t FileEntry>,
     generated: Vec<(String, Vec<u8>)>,
     functions: Vec<String>,
+}
+
+/// The artifact's package.json for a Cloud Run Node.js function: the user's
+/// (kept as it is but for `main`) or a minimal one; `main` is the shim.
+fn gcp_package_json(theirs: Option<&FileEntry>, f: &Function) -> Result<Vec<u8>, PackageError> {
+    let mut doc = match theirs {
+        Some(e) => {
+            let text = std::fs::read(&e.abs).map_err(|source| {
+                PackageError::Select(SelectError::Io {
+                    path: e.abs.clone(),
+                    source,
+                })
+            })?;
+            match serde_json::from_slice::<serde_json::Value>(&text) {
+                Ok(v @ serde_json::Value::Object(_)) => v,
+                _ => {
+                    return Err(PackageError::BadPackageJson {
+                        function: f.name.clone(),
+                        path: e.abs.clone(),
+                    });
+                }
+            }
+        }
+        // The same for every function, so functions with one file set share one artifact.
+        None => serde_json::json!({"private": true}),
+    };
+    doc["main"] = serde_json::Value::String("nubo_gcp.js".to_owned());
+    let mut bytes = serde_json::to_vec_pretty(&doc).expect("JSON serializes");
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 /// Files nubo generates into an artifact: the per-provider handler shim and

@@ -191,6 +191,18 @@ impl CloudRun {
             };
             env.push(json!({"name": k, "value": value}));
         }
+        // What the shim needs: the handler, its routes, who it may call and how
+        // callees are named.
+        let routes: Vec<Value> = f
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                crate::manifest::Event::Http(h) => {
+                    Some(json!({"method": h.method.as_str(), "path": h.path}))
+                }
+                _ => None,
+            })
+            .collect();
         for (k, v) in [
             (
                 "NUBO_HANDLER",
@@ -198,6 +210,12 @@ impl CloudRun {
             ),
             ("NUBO_FUNCTION", f.name.clone()),
             ("NUBO_RELEASE", spec.release.to_owned()),
+            ("NUBO_ROUTES", Value::Array(routes).to_string()),
+            (
+                "NUBO_PREFIX",
+                format!("{}-{}-", self.service.service, self.service.target),
+            ),
+            ("NUBO_CALLS", f.calls.join(",")),
         ] {
             env.push(json!({"name": k, "value": v}));
         }

@@ -640,16 +640,18 @@ fn node_calls_python_calls_node_within_the_release_of_the_tagged_url() {
             .chain(extra.iter().copied())
             .collect()
     };
-    let worker = Framework::python(
-        &worker_dir,
-        worker_port,
-        &with(&[
-            ("NUBO_HANDLER", "worker/main.handler"),
-            ("NUBO_FUNCTION", "worker"),
-            ("NUBO_CALLS", "audit"),
-            ("NUBO_ROUTES", WORKER_ROUTES),
-        ]),
-    );
+    // The python service learns the suffix from its own (tagged) host too.
+    let worker_env: Vec<(&str, &str)> = with(&[
+        ("NUBO_HANDLER", "worker/main.handler"),
+        ("NUBO_FUNCTION", "worker"),
+        ("NUBO_CALLS", "audit"),
+        ("NUBO_ROUTES", WORKER_ROUTES),
+        ("K_SERVICE", "shop-g-worker"),
+    ])
+    .into_iter()
+    .filter(|(k, _)| *k != "NUBO_URL_SUFFIX")
+    .collect();
+    let worker = Framework::python(&worker_dir, worker_port, &worker_env);
     // Without NODE_PATH the shim cannot require the framework: the
     // framework finds the target through the module's exports instead (as
     // when the buildpack injects the framework into a layer of its own).
@@ -662,22 +664,24 @@ fn node_calls_python_calls_node_within_the_release_of_the_tagged_url() {
         ]),
         false,
     );
-    let api = Framework::node(
-        &api_dir,
-        api_port,
-        &with(&[
-            ("NUBO_HANDLER", "api/index.handler"),
-            ("NUBO_FUNCTION", "api"),
-            ("NUBO_CALLS", "worker"),
-            ("NUBO_ROUTES", API_ROUTES),
-        ]),
-        true,
-    );
+    // The entry learns the callees' URL suffix from its own host, as on
+    // Cloud Run (K_SERVICE names the service; no NUBO_URL_SUFFIX).
+    let api_env: Vec<(&str, &str)> = with(&[
+        ("NUBO_HANDLER", "api/index.handler"),
+        ("NUBO_FUNCTION", "api"),
+        ("NUBO_CALLS", "worker"),
+        ("NUBO_ROUTES", API_ROUTES),
+        ("K_SERVICE", "shop-g-api"),
+    ])
+    .into_iter()
+    .filter(|(k, _)| *k != "NUBO_URL_SUFFIX")
+    .collect();
+    let api = Framework::node(&api_dir, api_port, &api_env, true);
 
     let http = client();
     let r = http
         .post(api.url("/orders/42?q=1&x=a&x=b"))
-        .header("Host", "r7---shop-g-api-123.europe-west1.run.app")
+        .header("Host", "r7---shop-g-api-123456789012.europe-west1.run.app")
         .header("Content-Type", "application/json")
         .header("X-Trace", "t1")
         .body(r#"{"sku":1}"#)

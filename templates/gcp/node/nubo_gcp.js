@@ -177,6 +177,20 @@ function releaseFromHost(host) {
   return /^[a-z0-9][a-z0-9-]*$/.test(tag) ? tag : null;
 }
 
+// Callees are named `{tag}---{service}-{suffix}`, where the suffix
+// (`123456789012.europe-west1.run.app`) is the same for every service of the
+// project and region: learn it from this service's own host (Cloud Run names
+// the service in K_SERVICE) unless NUBO_URL_SUFFIX says it.
+function learnUrlSuffix(host) {
+  const service = process.env.K_SERVICE;
+  if (process.env.NUBO_URL_SUFFIX || !service) return;
+  let h = String(host || "").toLowerCase().replace(/:\d+$/, "");
+  if (!h.endsWith(".run.app")) return;
+  const cut = h.indexOf("---");
+  if (cut > 0) h = h.slice(cut + 3);
+  if (h.startsWith(service + "-")) process.env.NUBO_URL_SUFFIX = h.slice(service.length + 1);
+}
+
 async function rawBody(req) {
   if (Buffer.isBuffer(req.rawBody)) return req.rawBody;
   // The framework's body parsers skip a request without Content-Type and
@@ -285,6 +299,7 @@ async function serve(req, res) {
   const isCall = headers["nubo-call"] === "1";
   // Never from a header the client chose (Nubo-Release is informational).
   const release = releaseFromHost(headers.host) || process.env.NUBO_RELEASE || null;
+  learnUrlSuffix(headers.host);
   const ctx = {
     release,
     function: process.env.NUBO_FUNCTION || null,

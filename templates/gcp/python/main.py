@@ -174,6 +174,24 @@ def _release_from_host(host):
     return tag if sep and _TAG.match(tag) else None
 
 
+def _learn_url_suffix(host):
+    """Callees are named ``{tag}---{service}-{suffix}``, the suffix being the
+    same for every service of the project and region: learn it from this
+    service's own host (Cloud Run names the service in K_SERVICE) unless
+    NUBO_URL_SUFFIX says it."""
+    service = os.environ.get("K_SERVICE")
+    if os.environ.get("NUBO_URL_SUFFIX") or not service:
+        return
+    h = re.sub(r":\d+$", "", str(host or "").lower())
+    if not h.endswith(".run.app"):
+        return
+    _, sep, rest = h.partition("---")
+    if sep:
+        h = rest
+    if h.startswith(service + "-"):
+        os.environ["NUBO_URL_SUFFIX"] = h[len(service) + 1 :]
+
+
 def _raw_path(request):
     raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
     if raw:
@@ -256,6 +274,7 @@ def _serve(request):
     is_call = headers.get("nubo-call") == "1"
     # Never from a header the client chose (Nubo-Release is informational).
     release = _release_from_host(headers.get("host")) or os.environ.get("NUBO_RELEASE") or None
+    _learn_url_suffix(headers.get("host"))
     ctx = {
         "release": release,
         "function": os.environ.get("NUBO_FUNCTION"),

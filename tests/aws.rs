@@ -418,6 +418,25 @@ impl Aws {
         }
     }
 
+    /// A bucket in the tests' region.
+    fn bucket(&self, name: &str) {
+        self.rt
+            .block_on(
+                self.s3
+                    .create_bucket()
+                    .bucket(name)
+                    .create_bucket_configuration(
+                        aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                            .location_constraint(
+                                aws_sdk_s3::types::BucketLocationConstraint::EuWest1,
+                            )
+                            .build(),
+                    )
+                    .send(),
+            )
+            .unwrap();
+    }
+
     fn api_id(&self, name: &str) -> String {
         let apis = self.rt.block_on(self.apigw.get_rest_apis().send()).unwrap();
         apis.items()
@@ -1078,19 +1097,7 @@ fn s3_state_lock_is_held_by_exactly_one_writer() {
     use nubo::state::{State, StateStore};
     let moto = Moto::start();
     let aws = Aws::new(&moto);
-    let s3 = &aws.s3;
-    aws.rt
-        .block_on(
-            s3.create_bucket()
-                .bucket("team-state")
-                .create_bucket_configuration(
-                    aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                        .build(),
-                )
-                .send(),
-        )
-        .unwrap();
+    aws.bucket("team-state");
     let conn = nubo::provider::aws::Connection {
         region: REGION.to_owned(),
         profile: None,
@@ -1722,19 +1729,7 @@ fn concurrent_deploys_on_s3_state_one_holds_the_lock() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto.url);
     let aws = Aws::new(&moto);
-    aws.rt
-        .block_on(
-            aws.s3
-                .create_bucket()
-                .bucket("team-state")
-                .create_bucket_configuration(
-                    aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                        .build(),
-                )
-                .send(),
-        )
-        .unwrap();
+    aws.bucket("team-state");
     let svc = Svc::with(&proxy, ", state: \"s3://team-state/shop/prod\"", "", "");
     svc.ok(&["deploy", "-t", "prod"]);
     // The state is in the bucket, not beside the manifest.

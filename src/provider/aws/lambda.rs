@@ -67,39 +67,15 @@ impl AwsProvider {
     pub(super) async fn ensure_base_async(&self) -> Result<()> {
         let base = self.base().await?;
         let (bucket, role, gateway, triggers) = tokio::join!(
-            self.ensure_bucket(base),
+            self.ensure_s3_bucket(&base.bucket),
             self.ensure_role(base),
             self.ensure_gateway_role(base),
             self.ensure_triggers(base)
         );
-        bucket?;
+        bucket.map(|_| ())?;
         role?;
         gateway?;
         triggers
-    }
-
-    async fn ensure_bucket(&self, base: &Base) -> Result<()> {
-        let s3 = &self.clients.s3;
-        match s3.head_bucket().bucket(&base.bucket).send().await {
-            Ok(_) => return Ok(()),
-            Err(e) if not_found(&e) => {}
-            Err(e) => return Err(fail(format!("s3:HeadBucket {}", base.bucket), &e)),
-        }
-        let mut req = s3.create_bucket().bucket(&base.bucket);
-        if self.conn.region != "us-east-1" {
-            req = req.create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
-                        self.conn.region.as_str(),
-                    ))
-                    .build(),
-            );
-        }
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if matches!(e.code(), Some("BucketAlreadyOwnedByYou")) => Ok(()),
-            Err(e) => Err(fail(format!("s3:CreateBucket {}", base.bucket), &e)),
-        }
     }
 
     /// The role's policy: its own log groups, `lambda:InvokeFunction` on
@@ -281,36 +257,8 @@ impl AwsProvider {
         self.artifacts
             .get_or_try_init(|| async {
                 let prefix = format!("{}/", self.names.artifact_prefix());
-                let mut keys = std::collections::HashSet::new();
-                let mut token: Option<String> = None;
-                loop {
-                    let page = match self
-                        .clients
-                        .s3
-                        .list_objects_v2()
-                        .bucket(&base.bucket)
-                        .prefix(&prefix)
-                        .set_continuation_token(token.clone())
-                        .send()
-                        .await
-                    {
-                        Ok(p) => p,
-                        Err(e) if not_found(&e) => break,
-                        Err(e) => {
-                            return Err(fail(format!("s3:ListObjectsV2 {}", base.bucket), &e));
-                        }
-                    };
-                    keys.extend(
-                        page.contents()
-                            .iter()
-                            .filter_map(|o| o.key().map(str::to_owned)),
-                    );
-                    token = page.next_continuation_token().map(str::to_owned);
-                    if token.is_none() {
-                        break;
-                    }
-                }
-                Ok(keys)
+                let keys = super::list_keys(&self.clients.s3, &base.bucket, &prefix).await?;
+                Ok(keys.into_iter().flatten().collect())
             })
             .await
     }
@@ -477,35 +425,34 @@ impl AwsProvider {
             }
         };
         if current.is_none() {
-            let created = self
-                .retry_role(&name, || {
-                    let mut req = lambda
-                        .create_function()
-                        .function_name(&name)
-                        .runtime(LambdaRuntime::from(want.runtime.as_str()))
-                        .role(&want.role)
-                        .handler(&want.handler)
-                        .memory_size(want.memory)
-                        .timeout(want.timeout)
-                        .environment(
-                            Environment::builder()
-                                .set_variables(Some(want.env.clone()))
-                                .build(),
-                        )
-                        .code(
-                            FunctionCode::builder()
-                                .s3_bucket(&base.bucket)
-                                .s3_key(&key)
-                                .build(),
-                        )
-                        .description(&description)
-                        .publish(true);
-                    for (k, v) in self.names.tags() {
-                        req = req.tags(k, v);
-                    }
-                    req.send()
-                })
-                .await;
+            let created = Self::retry_role(|| {
+                let mut req = lambda
+                    .create_function()
+                    .function_name(&name)
+                    .runtime(LambdaRuntime::from(want.runtime.as_str()))
+                    .role(&want.role)
+                    .handler(&want.handler)
+                    .memory_size(want.memory)
+                    .timeout(want.timeout)
+                    .environment(
+                        Environment::builder()
+                            .set_variables(Some(want.env.clone()))
+                            .build(),
+                    )
+                    .code(
+                        FunctionCode::builder()
+                            .s3_bucket(&base.bucket)
+                            .s3_key(&key)
+                            .build(),
+                    )
+                    .description(&description)
+                    .publish(true);
+                for (k, v) in self.names.tags() {
+                    req = req.tags(k, v);
+                }
+                req.send()
+            })
+            .await;
             match created {
                 Ok(out) => {
                     if let Some(v) = out.version().filter(|v| *v != "$LATEST") {
@@ -557,27 +504,26 @@ impl AwsProvider {
                 .unwrap_or_default(),
         };
         if have != want {
-            let out = self
-                .retry_role(&name, || {
-                    self.conflicting(&name, || {
-                        lambda
-                            .update_function_configuration()
-                            .function_name(&name)
-                            .runtime(LambdaRuntime::from(want.runtime.as_str()))
-                            .role(&want.role)
-                            .handler(&want.handler)
-                            .memory_size(want.memory)
-                            .timeout(want.timeout)
-                            .environment(
-                                Environment::builder()
-                                    .set_variables(Some(want.env.clone()))
-                                    .build(),
-                            )
-                            .send()
-                    })
+            let out = Self::retry_role(|| {
+                self.conflicting(&name, || {
+                    lambda
+                        .update_function_configuration()
+                        .function_name(&name)
+                        .runtime(LambdaRuntime::from(want.runtime.as_str()))
+                        .role(&want.role)
+                        .handler(&want.handler)
+                        .memory_size(want.memory)
+                        .timeout(want.timeout)
+                        .environment(
+                            Environment::builder()
+                                .set_variables(Some(want.env.clone()))
+                                .build(),
+                        )
+                        .send()
                 })
-                .await
-                .map_err(|e| fail(format!("lambda:UpdateFunctionConfiguration {name}"), &e))?;
+            })
+            .await
+            .map_err(|e| fail(format!("lambda:UpdateFunctionConfiguration {name}"), &e))?;
             if !settled(out.state(), out.last_update_status()) {
                 self.wait_ready(&name).await?;
             }
@@ -600,88 +546,43 @@ impl AwsProvider {
         })
     }
 
-    /// Repeat `call` while Lambda says another update is in progress.
-    async fn conflicting<T, E, F, Fut>(
-        &self,
-        name: &str,
-        call: F,
-    ) -> std::result::Result<
-        T,
-        aws_smithy_runtime_api::client::result::SdkError<
-            E,
-            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-        >,
-    >
+    /// Repeat `call` while Lambda says another update is in progress,
+    /// waiting for the function to settle between tries.
+    async fn conflicting<T, E, F, Fut>(&self, name: &str, call: F) -> super::Sdk<T, E>
     where
         F: Fn() -> Fut,
-        Fut: std::future::Future<
-                Output = std::result::Result<
-                    T,
-                    aws_smithy_runtime_api::client::result::SdkError<
-                        E,
-                        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-                    >,
-                >,
-            >,
-        E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+        Fut: std::future::Future<Output = super::Sdk<T, E>>,
+        E: ProvideErrorMetadata,
     {
-        let start = Instant::now();
-        let mut attempt = 0;
-        loop {
-            match call().await {
-                Err(e)
-                    if matches!(e.code(), Some("ResourceConflictException"))
-                        && start.elapsed() < READY_WAIT =>
-                {
-                    let _ = self.wait_ready(name).await;
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        super::retry_while(
+            READY_WAIT,
+            |e| matches!(e.code(), Some("ResourceConflictException")),
+            |attempt| async move {
+                let _ = self.wait_ready(name).await;
+                tokio::time::sleep(backoff(attempt)).await;
+            },
+            call,
+        )
+        .await
     }
 
     /// Repeat `call` while Lambda cannot assume a role that was just created.
-    async fn retry_role<T, E, F, Fut>(
-        &self,
-        _name: &str,
-        call: F,
-    ) -> std::result::Result<
-        T,
-        aws_smithy_runtime_api::client::result::SdkError<
-            E,
-            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-        >,
-    >
+    async fn retry_role<T, E, F, Fut>(call: F) -> super::Sdk<T, E>
     where
         F: Fn() -> Fut,
-        Fut: std::future::Future<
-                Output = std::result::Result<
-                    T,
-                    aws_smithy_runtime_api::client::result::SdkError<
-                        E,
-                        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-                    >,
-                >,
-            >,
-        E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+        Fut: std::future::Future<Output = super::Sdk<T, E>>,
+        E: ProvideErrorMetadata,
     {
-        let start = Instant::now();
-        let mut attempt = 0;
-        loop {
-            match call().await {
-                Err(e)
-                    if matches!(e.code(), Some("InvalidParameterValueException"))
-                        && e.message().is_some_and(|m| m.contains("cannot be assumed"))
-                        && start.elapsed() < ROLE_WAIT =>
-                {
-                    tokio::time::sleep(backoff(attempt + 4)).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        super::retry_while(
+            ROLE_WAIT,
+            |e| {
+                matches!(e.code(), Some("InvalidParameterValueException"))
+                    && e.message().is_some_and(|m| m.contains("cannot be assumed"))
+            },
+            |attempt| tokio::time::sleep(backoff(attempt + 4)),
+            call,
+        )
+        .await
     }
 
     /// Point the release alias of `function` at `version`.

@@ -203,28 +203,86 @@ pub fn not_found<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool
 /// found" before nubo believes it.
 const CONSISTENCY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Repeat `call` while the service says "not found" about something this
-/// run (or an interrupted one) just created: AWS control planes are
-/// eventually consistent, so a new version, deployment or rule can be
-/// invisible to the next call for a moment.
-pub(super) async fn after_write<T, E, F, Fut>(
+/// What an SDK call returns.
+pub(super) type Sdk<T, E> = std::result::Result<T, SdkError<E, HttpResponse>>;
+
+/// Repeat `call` while `again` says its error is a passing state of the
+/// service, for at most `limit`, running `pause(attempt)` between tries
+/// (a sleep, or a wait for the thing to settle). The last answer is returned.
+pub(super) async fn retry_while<T, E, F, Fut, P, PFut>(
+    limit: Duration,
+    again: impl Fn(&SdkError<E, HttpResponse>) -> bool,
+    pause: P,
     call: F,
-) -> std::result::Result<T, SdkError<E, HttpResponse>>
+) -> Sdk<T, E>
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<T, SdkError<E, HttpResponse>>>,
-    E: ProvideErrorMetadata,
+    Fut: std::future::Future<Output = Sdk<T, E>>,
+    P: Fn(u32) -> PFut,
+    PFut: std::future::Future<Output = ()>,
 {
     let start = std::time::Instant::now();
     let mut attempt = 0u32;
     loop {
         match call().await {
-            Err(e) if not_found(&e) && start.elapsed() < CONSISTENCY_WAIT => {
-                let ms = (50u64 << attempt.min(5)).min(1000);
-                tokio::time::sleep(Duration::from_millis(ms)).await;
+            Err(e) if again(&e) && start.elapsed() < limit => {
+                pause(attempt).await;
                 attempt += 1;
             }
             other => return other,
+        }
+    }
+}
+
+/// Repeat `call` while the service says "not found" about something this
+/// run (or an interrupted one) just created: AWS control planes are
+/// eventually consistent, so a new version, deployment or rule can be
+/// invisible to the next call for a moment.
+pub(super) async fn after_write<T, E, F, Fut>(call: F) -> Sdk<T, E>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Sdk<T, E>>,
+    E: ProvideErrorMetadata,
+{
+    retry_while(
+        CONSISTENCY_WAIT,
+        not_found,
+        |attempt| tokio::time::sleep(Duration::from_millis((50u64 << attempt.min(5)).min(1000))),
+        call,
+    )
+    .await
+}
+
+/// The keys under `prefix` in `bucket`, every page; `None` when the bucket
+/// does not exist.
+pub(crate) async fn list_keys(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Option<Vec<String>>> {
+    let mut keys = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = match s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+        {
+            Ok(p) => p,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(fail(format!("s3:ListObjectsV2 s3://{bucket}/{prefix}"), &e)),
+        };
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+        token = page.next_continuation_token().map(str::to_owned);
+        if token.is_none() {
+            return Ok(Some(keys));
         }
     }
 }
@@ -688,36 +746,45 @@ impl AwsProvider {
     /// Delete the target's artifacts (its prefix of the shared bucket).
     async fn remove_artifacts(&self) -> Result<()> {
         let base = self.base().await?;
-        let s3 = &self.clients.s3;
         let prefix = format!("{}/", self.names.artifact_prefix());
-        let mut token: Option<String> = None;
-        loop {
-            let page = match s3
-                .list_objects_v2()
+        let keys = list_keys(&self.clients.s3, &base.bucket, &prefix).await?;
+        Self::each(keys.into_iter().flatten(), 8, |key| async move {
+            self.clients
+                .s3
+                .delete_object()
                 .bucket(&base.bucket)
-                .prefix(&prefix)
-                .set_continuation_token(token.clone())
+                .key(&key)
                 .send()
                 .await
-            {
-                Ok(p) => p,
-                Err(e) if not_found(&e) => return Ok(()),
-                Err(e) => return Err(fail(format!("s3:ListObjectsV2 {}", base.bucket), &e)),
-            };
-            for o in page.contents() {
-                if let Some(key) = o.key() {
-                    s3.delete_object()
-                        .bucket(&base.bucket)
-                        .key(key)
-                        .send()
-                        .await
-                        .map_err(|e| fail(format!("s3:DeleteObject {key}"), &e))?;
-                }
-            }
-            token = page.next_continuation_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(());
-            }
+                .map_err(|e| fail(format!("s3:DeleteObject {key}"), &e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// A bucket in the target's region, created when absent; whether this
+    /// call created it.
+    pub(super) async fn ensure_s3_bucket(&self, name: &str) -> Result<bool> {
+        let s3 = &self.clients.s3;
+        match s3.head_bucket().bucket(name).send().await {
+            Ok(_) => return Ok(false),
+            Err(e) if not_found(&e) => {}
+            Err(e) => return Err(fail(format!("s3:HeadBucket {name}"), &e)),
+        }
+        let mut req = s3.create_bucket().bucket(name);
+        if self.conn.region != "us-east-1" {
+            req = req.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                        self.conn.region.as_str(),
+                    ))
+                    .build(),
+            );
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.code(), Some("BucketAlreadyOwnedByYou")) => Ok(false),
+            Err(e) => Err(fail(format!("s3:CreateBucket {name}"), &e)),
         }
     }
 }

@@ -30,6 +30,10 @@ pub fn parse_url(url: &str) -> Option<(String, String)> {
     Some((bucket.to_owned(), prefix.trim_matches('/').to_owned()))
 }
 
+fn other(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
 fn io_err(what: String, e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("{what}: {e}"))
 }
@@ -249,41 +253,21 @@ impl StateStore for S3Store {
         } else {
             format!("{}/", self.prefix)
         };
-        runtime().block_on(async {
-            let mut out = Vec::new();
-            let mut token: Option<String> = None;
-            loop {
-                let page = match self
-                    .clients
-                    .s3
-                    .list_objects_v2()
-                    .bucket(&self.bucket)
-                    .prefix(&full)
-                    .set_continuation_token(token.clone())
-                    .send()
-                    .await
-                {
-                    Ok(p) => p,
-                    Err(e) => {
-                        return Err(io_err(
-                            format!("s3:ListObjectsV2 s3://{}/{full}", self.bucket),
-                            describe(&e),
-                        ));
-                    }
-                };
-                for o in page.contents() {
-                    if let Some(k) = o.key().and_then(|k| k.strip_prefix(&strip)) {
-                        out.push(k.to_owned());
-                    }
-                }
-                token = page.next_continuation_token().map(str::to_owned);
-                if token.is_none() {
-                    break;
-                }
-            }
-            out.sort();
-            Ok(out)
-        })
+        let keys = runtime()
+            .block_on(super::list_keys(&self.clients.s3, &self.bucket, &full))
+            .map_err(other)?
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("the state bucket s3://{} does not exist", self.bucket),
+                )
+            })?;
+        let mut out: Vec<String> = keys
+            .iter()
+            .filter_map(|k| k.strip_prefix(&strip).map(str::to_owned))
+            .collect();
+        out.sort();
+        Ok(out)
     }
 
     fn describe(&self) -> String {

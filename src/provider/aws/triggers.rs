@@ -310,25 +310,8 @@ impl AwsProvider {
     async fn ensure_storage_bucket(&self, base: &Base, bucket: &str) -> Result<()> {
         let s3 = &self.clients.s3;
         let name = self.names.bucket(bucket, &base.account);
-        match s3.head_bucket().bucket(&name).send().await {
-            Ok(_) => return Ok(()),
-            Err(e) if not_found(&e) => {}
-            Err(e) => return Err(fail(format!("s3:HeadBucket {name}"), &e)),
-        }
-        let mut req = s3.create_bucket().bucket(&name);
-        if self.conn.region != "us-east-1" {
-            req = req.create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
-                        self.conn.region.as_str(),
-                    ))
-                    .build(),
-            );
-        }
-        match req.send().await {
-            Ok(_) => {}
-            Err(e) if matches!(e.code(), Some("BucketAlreadyOwnedByYou")) => {}
-            Err(e) => return Err(fail(format!("s3:CreateBucket {name}"), &e)),
+        if !self.ensure_s3_bucket(&name).await? {
+            return Ok(());
         }
         let tags: Vec<aws_sdk_s3::types::Tag> = self
             .names

@@ -59,6 +59,12 @@ fn gcs_state_conditional_writes_lock_races_and_faults() {
     fake.fail_next("storage.objects.get", 503, 1, None);
     assert_eq!(store.get("slow").unwrap().as_deref(), Some(&b"1"[..]));
 
+    // A read is one download: the generation comes in its headers.
+    let before = fake.calls().len();
+    assert_eq!(store.get("slow").unwrap().as_deref(), Some(&b"1"[..]));
+    let reads: Vec<(String, String)> = fake.calls()[before..].to_vec();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+
     // The token expires mid-run: the next call gets a new one.
     fake.expire_tokens();
     assert_eq!(store.get("slow").unwrap().as_deref(), Some(&b"1"[..]));

@@ -73,12 +73,28 @@ impl GcsStore {
         )
     }
 
-    /// The object's bytes and generation, if it exists.
+    /// The object's bytes and generation, if it exists: one download,
+    /// whose `x-goog-generation` header says which generation it was (a
+    /// server that does not send it costs a metadata read first).
     async fn read(&self, key: &str) -> io::Result<Option<(Vec<u8>, String)>> {
         let name = self.name(key);
         let what = format!("storage.objects.get gs://{}/{name}", self.bucket);
         let url = self.object_url(&name);
         let (status, body) = self
+            .google
+            .send(&what, |c| c.get(&url).query(&[("alt", "media")]))
+            .await
+            .map_err(other)?;
+        match status.as_u16() {
+            404 => return Ok(None),
+            200 => {
+                if let Some(g) = body.header("x-goog-generation").map(str::to_owned) {
+                    return Ok(Some((body.bytes, g)));
+                }
+            }
+            _ => return Err(other(super::error(&what, status, &body.text()))),
+        }
+        let (status, meta) = self
             .google
             .send(&what, |c| c.get(&url))
             .await
@@ -87,9 +103,9 @@ impl GcsStore {
             return Ok(None);
         }
         if !status.is_success() {
-            return Err(other(super::error(&what, status, &body.text())));
+            return Err(other(super::error(&what, status, &meta.text())));
         }
-        let meta: serde_json::Value = serde_json::from_slice(&body.0).map_err(other)?;
+        let meta: serde_json::Value = serde_json::from_slice(&meta.bytes).map_err(other)?;
         let generation = meta["generation"]
             .as_str()
             .map(str::to_owned)
@@ -105,7 +121,7 @@ impl GcsStore {
             .await
             .map_err(other)?;
         match status.as_u16() {
-            200 => Ok(Some((bytes.0, generation))),
+            200 => Ok(Some((bytes.bytes, generation))),
             404 => Ok(None),
             // Changed since the metadata read: report what is there now.
             412 => Box::pin(self.read(key)).await,

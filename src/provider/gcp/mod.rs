@@ -123,7 +123,7 @@ impl Google {
         &self,
         what: &str,
         make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
-    ) -> Result<(reqwest::StatusCode, bytes_body::Body)> {
+    ) -> Result<(reqwest::StatusCode, Body)> {
         let mut fresh = false;
         let mut attempt = 0;
         loop {
@@ -145,6 +145,7 @@ impl Google {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER));
+            let headers = res.headers().clone();
             let body = res
                 .bytes()
                 .await
@@ -157,7 +158,13 @@ impl Google {
                 tokio::time::sleep(retry_after.unwrap_or_else(|| backoff(attempt))).await;
                 continue;
             }
-            return Ok((status, bytes_body::Body(body.to_vec())));
+            return Ok((
+                status,
+                Body {
+                    bytes: body.to_vec(),
+                    headers,
+                },
+            ));
         }
     }
 
@@ -171,7 +178,7 @@ impl Google {
         if !status.is_success() {
             return Err(error(what, status, &body.text()));
         }
-        serde_json::from_slice(&body.0)
+        serde_json::from_slice(&body.bytes)
             .map_err(|e| ProviderError::new(format!("{what}: the answer is not JSON: {e}")))
     }
 }
@@ -195,14 +202,19 @@ pub fn encode(s: &str) -> String {
     out
 }
 
-/// A response body.
-pub mod bytes_body {
-    pub struct Body(pub Vec<u8>);
+/// A response's body and headers.
+pub struct Body {
+    pub bytes: Vec<u8>,
+    pub headers: reqwest::header::HeaderMap,
+}
 
-    impl Body {
-        pub fn text(&self) -> String {
-            String::from_utf8_lossy(&self.0).into_owned()
-        }
+impl Body {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 

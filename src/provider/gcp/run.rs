@@ -114,7 +114,7 @@ impl CloudRun {
         let (status, body) = self.google.send(&what, |c| c.get(&url)).await?;
         match status.as_u16() {
             404 => Ok(None),
-            s if (200..300).contains(&s) => serde_json::from_slice(&body.0)
+            s if (200..300).contains(&s) => serde_json::from_slice(&body.bytes)
                 .map(Some)
                 .map_err(|e| ProviderError::new(format!("{what}: {e}"))),
             _ => Err(super::error(&what, status, &body.text())),
@@ -420,7 +420,7 @@ impl CloudRun {
                 match status.as_u16() {
                     404 => {}
                     s if (200..300).contains(&s) => {
-                        let op: Value = serde_json::from_slice(&body.0).unwrap_or_default();
+                        let op: Value = serde_json::from_slice(&body.bytes).unwrap_or_default();
                         self.wait(&what, op).await?;
                     }
                     _ => return Err(super::error(&what, status, &body.text())),

@@ -99,20 +99,31 @@ fn publish_stage_route_rollback_and_retire_on_the_fake() {
         Some(&b"PK fake zip"[..])
     );
 
-    let publish = |function: &str, release: &str, previous: Option<&str>| {
+    let publish = |function: &str, unit: &str, release: &str, previous: Option<&str>| {
         block(run.publish(&PublishSpec {
             function: &r.functions[function],
             artifact: &artifact,
-            unit: "0123456789abcdef",
+            unit,
             release,
             previous,
+            callees: if function == "checkout" {
+                vec![("ship", "5f5f5f5f5f5f5f5f")]
+            } else {
+                vec![]
+            },
         }))
         .unwrap()
     };
 
     // r1: both functions new.
-    let c1 = publish("checkout", "r1", None);
-    let s1 = publish("ship", "r1", None);
+    let c1 = publish("checkout", "c1c1c1c1c1c1c1c1", "r1", None);
+    let s1 = publish("ship", "5f5f5f5f5f5f5f5f", "r1", None);
+    assert_eq!(
+        c1, "shop-gprod-checkout-vc1c1c1c1",
+        "revisions are named by their unit"
+    );
+    // A repeated publish of the same unit (a run that stopped) finds it.
+    assert_eq!(publish("ship", "5f5f5f5f5f5f5f5f", "r1", Some(&s1)), s1);
     let r1 = StagedRelease {
         id: "r1".into(),
         versions: [("checkout".into(), c1.clone()), ("ship".into(), s1.clone())].into(),
@@ -144,6 +155,7 @@ fn publish_stage_route_rollback_and_retire_on_the_fake() {
             .map(str::to_owned)
     };
     assert_eq!(var("NUBO_CALLS").as_deref(), Some("ship"));
+    assert_eq!(var("NUBO_CALL_TAGS").as_deref(), Some("ship=v5f5f5f5f"));
     assert_eq!(var("NUBO_PREFIX").as_deref(), Some("shop-gprod-"));
     assert_eq!(
         var("NUBO_ROUTES").as_deref(),
@@ -161,7 +173,7 @@ fn publish_stage_route_rollback_and_retire_on_the_fake() {
     );
 
     // r2 changes checkout only: its new revision gets no traffic until the switch.
-    let c2 = publish("checkout", "r2", Some(&c1));
+    let c2 = publish("checkout", "c2c2c2c2c2c2c2c2", "r2", Some(&c1));
     assert_ne!(c2, c1);
     assert_eq!(
         serving(&traffic(&fake, "shop-gprod-checkout")),
@@ -224,7 +236,7 @@ fn publish_stage_route_rollback_and_retire_on_the_fake() {
         .map(|(_, t, _)| t)
         .filter(|t| !t.is_empty())
         .collect();
-    assert_eq!(tags, ["r1", "r2"]);
+    assert_eq!(tags, ["vc1c1c1c1", "r1", "vc2c2c2c2", "r2"]);
 
     // Retire r2 (r1 kept): its tags go, and checkout's r2 revision.
     block(run.retire(&r2, std::slice::from_ref(&r1))).unwrap();
@@ -239,6 +251,16 @@ fn publish_stage_route_rollback_and_retire_on_the_fake() {
         })
         .collect();
     assert!(!revisions.contains(&c2), "{revisions:?}");
+    let tags: Vec<String> = traffic(&fake, "shop-gprod-checkout")
+        .into_iter()
+        .map(|(_, t, _)| t)
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert_eq!(
+        tags,
+        ["vc1c1c1c1", "r1"],
+        "the retired revision's version tag went with it"
+    );
     assert!(revisions.contains(&c1), "{revisions:?}");
     assert_eq!(block(run.live()).unwrap(), Some(Route::to("r1")));
 

@@ -367,6 +367,12 @@ pub struct HttpEvent {
     /// Route path starting with `/`; `{name}` marks a path parameter.
     #[schemars(pattern(r"^/"))]
     pub path: String,
+    /// Whether anyone on the internet may call the route without
+    /// credentials. On Google Cloud a route is otherwise reachable only with
+    /// an identity token of a principal allowed to invoke it; the local cloud
+    /// and AWS API Gateway routes are open either way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public: bool,
 }
 
 /// An HTTP method.

@@ -71,6 +71,9 @@ pub struct PublishSpec<'a> {
     /// `None` means the function is new as far as nubo knows, so a backend
     /// may try to create it before looking (and fall back when it exists).
     pub previous: Option<&'a str>,
+    /// The units of the functions this one calls, for backends that bind a
+    /// caller's version to its callees' (`calls_bind_versions`).
+    pub callees: Vec<(&'a str, &'a str)>,
 }
 
 /// An immutable version, as the provider names it (`7` for Lambda, a
@@ -193,6 +196,9 @@ pub fn open(
     }
     if resolved.provider == ProviderKind::Aws {
         return Ok(Box::new(aws::AwsProvider::open(resolved, env)?));
+    }
+    if resolved.provider == ProviderKind::Gcp {
+        return Ok(Box::new(gcp::GcpProvider::open(resolved)?));
     }
     Err(OpenError::NotYet {
         provider: resolved.provider,

@@ -29,6 +29,13 @@ pub struct ProviderSpec {
     pub package: PackageSpec,
     pub events: EventsSpec,
     pub regions: Vec<String>,
+    /// Whether a caller's version is bound to its callees' versions (the
+    /// cloud cannot tell a running version which release a request belongs
+    /// to, so `nubo.call` must name the callee's version itself): a change
+    /// to a callee then makes a new version of every function that reaches
+    /// it through `calls:`.
+    #[serde(default)]
+    pub calls_bind_versions: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

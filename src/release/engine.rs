@@ -169,8 +169,20 @@ pub fn summarize(f: &Function) -> ConfigSummary {
     }
 }
 
-/// The desired units of a packaged service.
+/// The desired units of a packaged service. Where the provider binds a
+/// caller's version to its callees' (`calls_bind_versions`), a function's
+/// unit also covers the units of everything it reaches through `calls:`.
 pub fn desired(resolved: &Resolved, report: &package::Report) -> BTreeMap<String, Desired> {
+    let bind = crate::provider::spec::get(resolved.provider).calls_bind_versions;
+    let mut units: BTreeMap<String, String> = BTreeMap::new();
+    for f in resolved.functions.values() {
+        let unit = if bind {
+            bound_unit(resolved, report, &f.name, &mut units, &mut Vec::new())
+        } else {
+            report.functions[&f.name].unit.clone()
+        };
+        units.insert(f.name.clone(), unit);
+    }
     resolved
         .functions
         .values()
@@ -179,13 +191,51 @@ pub fn desired(resolved: &Resolved, report: &package::Report) -> BTreeMap<String
             (
                 f.name.clone(),
                 Desired {
-                    unit: a.unit.clone(),
+                    unit: units[&f.name].clone(),
                     artifact: a.sha256.clone(),
                     config: summarize(f),
                 },
             )
         })
         .collect()
+}
+
+/// A function's unit folded with its callees' bound units (validation
+/// rejects cycles in `calls:`; one met anyway is cut, not followed).
+fn bound_unit(
+    resolved: &Resolved,
+    report: &package::Report,
+    name: &str,
+    done: &mut BTreeMap<String, String>,
+    path: &mut Vec<String>,
+) -> String {
+    if let Some(u) = done.get(name) {
+        return u.clone();
+    }
+    let own = report.functions[name].unit.clone();
+    let Some(f) = resolved.functions.get(name) else {
+        return own;
+    };
+    if f.calls.is_empty() || path.iter().any(|p| p == name) {
+        return own;
+    }
+    path.push(name.to_owned());
+    let mut callees: Vec<&String> = f.calls.iter().collect();
+    callees.sort();
+    callees.dedup();
+    let mut h = Sha256::new();
+    h.update(own.as_bytes());
+    for c in callees {
+        if !resolved.functions.contains_key(c.as_str()) {
+            continue;
+        }
+        let u = bound_unit(resolved, report, c, done, path);
+        h.update(format!("\0{c}={u}").as_bytes());
+    }
+    path.pop();
+    let unit = hex(&h.finalize());
+    done.insert(name.to_owned(), unit.clone());
+    unit
 }
 
 /// Run `work` over `items` with at most [`PARALLEL`] threads; first error wins.
@@ -439,7 +489,12 @@ impl Engine<'_> {
                         .map(|r| r.version.as_str()),
                     function: f,
                     artifact: &artifact,
-                    unit: &a.unit,
+                    unit: &desired[&f.name].unit,
+                    callees: f
+                        .calls
+                        .iter()
+                        .filter_map(|c| Some((c.as_str(), desired.get(c)?.unit.as_str())))
+                        .collect(),
                     release: &id,
                 })
                 .map_err(provider_err(format!("could not publish `{}`", f.name)))?;

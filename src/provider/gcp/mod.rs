@@ -5,11 +5,12 @@
 //! service-account key file (`GOOGLE_APPLICATION_CREDENTIALS`, which posts a
 //! signed JWT to the key's own `token_uri`), gcloud's user credentials, or
 //! the metadata server. Tokens are cached by `gcp_auth` and never logged.
-//! The backend that deploys to Cloud Run lands with its own work; GCP targets
-//! say so (see `provider::open`).
 
 pub mod gcs;
+pub mod provider;
 pub mod run;
+
+pub use provider::GcpProvider;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub struct Endpoints {
     pub storage: String,
     pub run: String,
     pub logging: String,
+    pub iamcredentials: String,
 }
 
 impl Endpoints {
@@ -39,13 +41,15 @@ impl Endpoints {
                 Endpoints {
                     storage: e.clone(),
                     run: e.clone(),
-                    logging: e,
+                    logging: e.clone(),
+                    iamcredentials: e,
                 }
             }
             None => Endpoints {
                 storage: "https://storage.googleapis.com".to_owned(),
                 run: "https://run.googleapis.com".to_owned(),
                 logging: "https://logging.googleapis.com".to_owned(),
+                iamcredentials: "https://iamcredentials.googleapis.com".to_owned(),
             },
         }
     }

@@ -32,6 +32,7 @@ use crate::resolve::{EnvValue, Resolved};
 /// How long nubo waits for one long-running operation.
 const OPERATION_WAIT: Duration = Duration::from_secs(15 * 60);
 const LIVE_LABEL: &str = "nubo-live";
+const INVOKER: &str = "roles/run.invoker";
 const CANARY_LABEL: &str = "nubo-canary";
 
 pub struct CloudRun {
@@ -71,6 +72,17 @@ impl CloudRun {
             "{}-{}-{function}",
             self.service.service, self.service.target
         )
+    }
+
+    /// A version's revision: the service's name and its version tag, so a
+    /// unit is built once and a repeated publish finds it.
+    pub fn revision_name(&self, function: &str, unit: &str) -> String {
+        format!("{}-{}", self.service_id(function), version_tag(unit))
+    }
+
+    /// The Secret Manager secret behind `${secret:NAME}`.
+    pub fn secret_id(&self, name: &str) -> String {
+        format!("{}-{}-{name}", self.service.service, self.service.target)
     }
 
     fn service_name(&self, function: &str) -> String {
@@ -122,7 +134,7 @@ impl CloudRun {
     }
 
     /// Wait for a long-running operation; its `response`.
-    async fn wait(&self, what: &str, mut op: Value) -> Result<Value> {
+    pub async fn wait(&self, what: &str, mut op: Value) -> Result<Value> {
         let start = Instant::now();
         let mut attempt = 0u32;
         loop {
@@ -181,12 +193,13 @@ impl CloudRun {
                 EnvValue::Text(t) => t.clone(),
                 EnvValue::PerRelease(parts) => crate::resolve::vars::render(parts, spec.release),
                 EnvValue::Secret(name) => {
-                    return Err(ProviderError::new(format!(
-                        "`{}` uses `${{secret:{name}}}`: secrets on Google Cloud (Secret \
-                         Manager) are not available yet in nubo {}",
-                        f.name,
-                        env!("CARGO_PKG_VERSION")
-                    )));
+                    // Cloud Run reads the secret when an instance starts; the
+                    // value never passes through nubo.
+                    env.push(json!({"name": k, "valueSource": {"secretKeyRef": {
+                        "secret": self.secret_id(name),
+                        "version": "latest",
+                    }}}));
+                    continue;
                 }
             };
             env.push(json!({"name": k, "value": value}));
@@ -216,6 +229,14 @@ impl CloudRun {
                 format!("{}-{}-", self.service.service, self.service.target),
             ),
             ("NUBO_CALLS", f.calls.join(",")),
+            (
+                "NUBO_CALL_TAGS",
+                spec.callees
+                    .iter()
+                    .map(|(c, unit)| format!("{c}={}", version_tag(unit)))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
         ] {
             env.push(json!({"name": k, "value": v}));
         }
@@ -225,11 +246,23 @@ impl CloudRun {
             .get(&f.runtime)
             .cloned()
             .unwrap_or_else(|| f.runtime.as_str().to_owned());
+        // Below 512 MiB only the first-generation environment runs; above
+        // 4 GiB Cloud Run asks for more CPUs (providers/gcp.yaml, memory).
+        let (environment, cpu) = match f.memory {
+            0..512 => ("EXECUTION_ENVIRONMENT_GEN1", "1"),
+            512..=4096 => ("EXECUTION_ENVIRONMENT_GEN2", "1"),
+            4097..=8192 => ("EXECUTION_ENVIRONMENT_GEN2", "2"),
+            8193..=16384 => ("EXECUTION_ENVIRONMENT_GEN2", "4"),
+            16385..=24576 => ("EXECUTION_ENVIRONMENT_GEN2", "6"),
+            _ => ("EXECUTION_ENVIRONMENT_GEN2", "8"),
+        };
         Ok(json!({
             "template": {
+                "revision": self.revision_name(&f.name, spec.unit),
+                "executionEnvironment": environment,
                 "containers": [{
                     "env": env,
-                    "resources": {"limits": {"memory": format!("{}Mi", f.memory)}},
+                    "resources": {"limits": {"memory": format!("{}Mi", f.memory), "cpu": cpu}},
                 }],
                 "timeout": format!("{}s", f.timeout.0.as_secs().max(1)),
                 "labels": {"nubo-release": spec.release, "nubo-unit": &spec.unit[..12.min(spec.unit.len())]},
@@ -242,14 +275,30 @@ impl CloudRun {
         }))
     }
 
-    /// Publish a version: a new revision, pinned away from traffic.
+    /// Publish a version: a revision named after its unit, tagged with its
+    /// version tag at 0 %, while the traffic stays pinned where it is.
     pub async fn publish(&self, spec: &PublishSpec<'_>) -> Result<String> {
         let function = &spec.function.name;
         let (bucket, object) = self.source(&spec.artifact.sha256);
         let mut body = self.template(spec, &bucket, &object)?;
-        let current = self.get(function).await?;
-        let after = match current {
+        let revision = self.revision_name(function, spec.unit);
+        let tag = version_tag(spec.unit);
+        let tagged = json!({
+            "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+            "revision": revision,
+            "tag": tag,
+            "percent": 0,
+        });
+        let current = if spec.previous.is_none() {
+            None
+        } else {
+            self.get(function).await?
+        };
+        let current = match current {
+            Some(s) => Some(s),
             None => {
+                // A new service: it serves its first revision at its main URL
+                // (Cloud Run needs 100 % somewhere), which no release routes to.
                 let url = format!(
                     "{}/v2/{}/services",
                     self.google.endpoints.run,
@@ -258,31 +307,142 @@ impl CloudRun {
                 let id = self.service_id(function);
                 let what = format!("run.projects.locations.services.create {id}");
                 body["labels"] = json!({"nubo-service": self.service.service, "nubo-target": self.service.target});
-                let op = self
+                body["traffic"] = json!([
+                    {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": revision, "percent": 100},
+                    tagged,
+                ]);
+                let (status, answer) = self
                     .google
-                    .json(&what, |c| {
+                    .send(&what, |c| {
                         c.post(&url)
                             .query(&[("serviceId", id.as_str())])
                             .json(&body)
                     })
                     .await?;
-                self.wait(&what, op).await?
-            }
-            Some(service) => {
-                // Traffic stays where it is: LATEST becomes the revision it means.
-                body["traffic"] = pinned(&service);
-                body["etag"] = service["etag"].clone();
-                self.patch(function, &body, "template,buildConfig,traffic")
-                    .await?
+                match status.as_u16() {
+                    s if (200..300).contains(&s) => {
+                        let op: Value = serde_json::from_slice(&answer.bytes).map_err(|e| {
+                            ProviderError::new(format!("{what}: the answer is not JSON: {e}"))
+                        })?;
+                        self.wait(&what, op).await?;
+                        None
+                    }
+                    // Made by a run that stopped before recording it.
+                    409 => {
+                        Some(self.get(function).await?.ok_or_else(|| {
+                            ProviderError::new(format!("{id} exists and does not"))
+                        })?)
+                    }
+                    _ => return Err(super::error(&what, status, &answer.text())),
+                }
             }
         };
-        let revision = after["latestCreatedRevision"].as_str().ok_or_else(|| {
-            ProviderError::new(format!(
-                "{}: Cloud Run named no new revision",
-                self.service_id(function)
-            ))
-        })?;
-        Ok(short(revision).to_owned())
+        if let Some(service) = current {
+            body.as_object_mut().expect("an object").remove("labels");
+            let mut traffic: Vec<Value> = pinned(&service)
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|t| t["tag"].as_str() != Some(tag.as_str()))
+                .collect();
+            traffic.push(tagged.clone());
+            body["traffic"] = Value::Array(traffic.clone());
+            body["etag"] = service["etag"].clone();
+            let name = self.service_name(function);
+            let url = self.url(&name);
+            let what = format!("run.projects.locations.services.patch {name}");
+            let (status, answer) = self
+                .google
+                .send(&what, |c| {
+                    c.patch(&url)
+                        .query(&[("updateMask", "template,buildConfig,traffic")])
+                        .json(&body)
+                })
+                .await?;
+            match status.as_u16() {
+                s if (200..300).contains(&s) => {
+                    let op: Value = serde_json::from_slice(&answer.bytes).map_err(|e| {
+                        ProviderError::new(format!("{what}: the answer is not JSON: {e}"))
+                    })?;
+                    self.wait(&what, op).await?;
+                }
+                // The unit's revision exists (an earlier release published
+                // it): it is the version; make sure its tag is there.
+                409 => {
+                    let has_tag = service["traffic"]
+                        .as_array()
+                        .is_some_and(|t| t.iter().any(|t| t["tag"].as_str() == Some(tag.as_str())));
+                    if !has_tag {
+                        let body = json!({"traffic": traffic, "etag": service["etag"]});
+                        self.patch(function, &body, "traffic").await?;
+                    }
+                }
+                _ => return Err(super::error(&what, status, &answer.text())),
+            }
+        }
+        self.set_public(function, spec.function).await?;
+        Ok(revision)
+    }
+
+    /// Let anyone invoke the service when one of its routes is `public:
+    /// true`; take that back when none is. Other bindings stay.
+    async fn set_public(&self, function: &str, f: &crate::resolve::Function) -> Result<()> {
+        let public = f
+            .events
+            .iter()
+            .any(|e| matches!(e, crate::manifest::Event::Http(h) if h.public));
+        let name = self.service_name(function);
+        let url = format!("{}:getIamPolicy", self.url(&name));
+        let mut policy = self
+            .google
+            .json(
+                &format!("run.projects.locations.services.getIamPolicy {name}"),
+                |c| c.get(&url),
+            )
+            .await?;
+        let bindings = policy["bindings"].as_array().cloned().unwrap_or_default();
+        let is_open = |b: &Value| {
+            b["role"].as_str() == Some(INVOKER)
+                && b["members"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|m| m == "allUsers"))
+        };
+        let open = bindings.iter().any(is_open);
+        if open == public {
+            return Ok(());
+        }
+        let mut bindings: Vec<Value> = bindings
+            .into_iter()
+            .filter_map(|mut b| {
+                if b["role"].as_str() == Some(INVOKER) {
+                    let members: Vec<Value> = b["members"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|m| m != "allUsers")
+                        .collect();
+                    if members.is_empty() {
+                        return None;
+                    }
+                    b["members"] = Value::Array(members);
+                }
+                Some(b)
+            })
+            .collect();
+        if public {
+            bindings.push(json!({"role": INVOKER, "members": ["allUsers"]}));
+        }
+        policy["bindings"] = Value::Array(bindings);
+        let url = format!("{}:setIamPolicy", self.url(&name));
+        self.google
+            .json(
+                &format!("run.projects.locations.services.setIamPolicy {name}"),
+                |c| c.post(&url).json(&json!({"policy": policy})),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Tag each function's revision of the release with its id (0 %).
@@ -400,19 +560,31 @@ impl CloudRun {
             let Some(service) = self.get(function).await? else {
                 continue;
             };
+            let used = keep
+                .iter()
+                .any(|k| k.versions.get(function) == Some(revision));
+            // The release's tag goes; so does the version tag of a revision
+            // no retained release uses (it is deleted next).
             let traffic: Vec<Value> = service["traffic"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|t| t["tag"].as_str() != Some(release.id.as_str()))
+                .filter(|t| {
+                    t["tag"].as_str() != Some(release.id.as_str())
+                        && (used
+                            || t["revision"].as_str() != Some(revision.as_str())
+                            || t["percent"].as_i64().unwrap_or(0) > 0)
+                })
                 .collect();
-            let body = json!({"traffic": traffic, "etag": service["etag"]});
-            self.patch(function, &body, "traffic").await?;
-            let used = keep
+            if Some(&traffic) != service["traffic"].as_array() {
+                let body = json!({"traffic": traffic, "etag": service["etag"]});
+                self.patch(function, &body, "traffic").await?;
+            }
+            let serving = traffic
                 .iter()
-                .any(|k| k.versions.get(function) == Some(revision));
-            if !used {
+                .any(|t| t["revision"].as_str() == Some(revision.as_str()));
+            if !used && !serving {
                 let name = format!("{}/revisions/{revision}", self.service_name(function));
                 let url = self.url(&name);
                 let what = format!("run.projects.locations.services.revisions.delete {name}");
@@ -531,6 +703,12 @@ fn merge(traffic: Vec<Value>) -> Value {
         }
     }
     Value::Array(out)
+}
+
+/// The traffic tag of a version: `v` and the first 8 hex digits of its unit.
+/// Callers reach a callee's revision by it (NUBO_CALL_TAGS).
+pub fn version_tag(unit: &str) -> String {
+    format!("v{}", &unit[..8.min(unit.len())])
 }
 
 /// `projects/…/revisions/name-00001-abc` → `name-00001-abc`.

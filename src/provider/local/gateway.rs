@@ -384,14 +384,17 @@ mod tests {
         let a = [Event::Http(HttpEvent {
             method: HttpMethod::Get,
             path: "/orders/{id}".into(),
+            public: false,
         })];
         let b = [Event::Http(HttpEvent {
             method: HttpMethod::Get,
             path: "/orders/latest".into(),
+            public: false,
         })];
         let c = [Event::Http(HttpEvent {
             method: HttpMethod::Any,
             path: "/files/{rest+}".into(),
+            public: false,
         })];
         Routes::new([("one", &a[..]), ("latest", &b[..]), ("files", &c[..])].into_iter())
     }

@@ -8,9 +8,10 @@
 //   gives `route` and `params`; no matching path is a 404, a path without
 //   the method a 405. Literal segments beat `{param}`, which beats
 //   `{rest+}`; `ANY` matches every method and comes last; HEAD matches GET.
-// - Release: the traffic tag of the URL the request came through
+// - Release: the release tag of the URL the request came through
 //   (`r7---service-….run.app`), else NUBO_RELEASE (the release that
-//   published this revision).
+//   published this revision). It is what the handler is told; `nubo.call`
+//   routes by version tags (NUBO_CALL_TAGS), which do not depend on it.
 // - `nubo.call`: a POST with `Nubo-Call: 1` carries a JSON payload; the
 //   handler gets it as is and its return value goes back as JSON.
 //
@@ -167,14 +168,16 @@ function findRoute(method, rawPath) {
 
 // ---- request ------------------------------------------------------------
 
-// `r7---shop-g-api-123456789012.europe-west1.run.app` → `r7`.
+// `r7---shop-g-api-123456789012.europe-west1.run.app` → `r7`. Only release
+// tags (`r` and digits) name a release; a version tag (`v…`, how callers
+// reach a callee's revision) does not.
 function releaseFromHost(host) {
   const h = String(host || "").toLowerCase().replace(/:\d+$/, "");
   if (!h.endsWith(".run.app")) return null;
   const cut = h.indexOf("---");
   if (cut <= 0) return null;
   const tag = h.slice(0, cut);
-  return /^[a-z0-9][a-z0-9-]*$/.test(tag) ? tag : null;
+  return /^r[0-9]+$/.test(tag) ? tag : null;
 }
 
 // Callees are named `{tag}---{service}-{suffix}`, where the suffix

@@ -36,7 +36,9 @@ except ImportError:  # the framework finds the target by name all the same
     _ff = None
 
 _ROOT = os.path.dirname(os.path.abspath(__file__))
-_TAG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# Only release tags (``r`` and digits) name a release; a version tag (``v...``,
+# how callers reach a callee's revision) does not.
+_TAG = re.compile(r"^r[0-9]+$")
 _handler = None
 _load_error = None
 _routes = None

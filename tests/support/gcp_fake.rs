@@ -51,6 +51,10 @@
 
 #[path = "gcp_discovery.rs"]
 pub mod gcp_discovery;
+#[path = "gcp_front.rs"]
+mod front;
+#[allow(unused_imports)]
+pub use front::Served;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -126,6 +130,7 @@ pub struct Apis {
     pub run: Api,
     pub storage: Api,
     pub logging: Api,
+    pub iamcredentials: Api,
 }
 
 pub static APIS: LazyLock<Apis> = LazyLock::new(|| {
@@ -143,6 +148,7 @@ pub static APIS: LazyLock<Apis> = LazyLock::new(|| {
         run: load("run.v2.json"),
         storage: load("storage.v1.json"),
         logging: load("logging.v2.json"),
+        iamcredentials: load("iamcredentials.v1.json"),
     }
 });
 
@@ -152,12 +158,15 @@ enum Which {
     Run,
     Storage,
     Logging,
+    IamCredentials,
 }
 
 impl Which {
     fn for_path(path: &str) -> Option<Which> {
         if path.starts_with("/v2/entries") {
             Some(Which::Logging)
+        } else if path.starts_with("/v1/projects/") {
+            Some(Which::IamCredentials)
         } else if path.starts_with("/v2/") || path.starts_with("/upload/v2/") {
             Some(Which::Run)
         } else if [
@@ -179,6 +188,7 @@ impl Which {
             Which::Run => &APIS.run,
             Which::Storage => &APIS.storage,
             Which::Logging => &APIS.logging,
+            Which::IamCredentials => &APIS.iamcredentials,
         }
     }
 }
@@ -432,6 +442,13 @@ struct State {
     operations: BTreeMap<String, Operation>,
     log_entries: Vec<Value>,
     next_insert_id: u64,
+    /// Cloud Run's serving side (`gcp_front.rs`): a process per revision
+    /// reached, Secret Manager values, identity tokens (token → audience,
+    /// expiry), and what was served.
+    runners: HashMap<String, front::RunnerCell>,
+    secrets: HashMap<String, String>,
+    id_tokens: HashMap<String, (String, Instant)>,
+    served: Vec<front::Served>,
 }
 
 struct Bucket {
@@ -458,6 +475,8 @@ struct RunService {
     revisions: Vec<Value>,
     revision_seq: u32,
     iam_policy: Value,
+    /// Each revision's build: (`sourceLocation`, `baseImage`).
+    sources: BTreeMap<String, (String, String)>,
 }
 
 struct Operation {
@@ -590,6 +609,8 @@ struct Incoming {
     path: String,
     /// Decoded query pairs, in order.
     query: Vec<(String, String)>,
+    /// The query as it came.
+    raw_query: String,
     headers: HeaderMap,
     body: Bytes,
     /// Path parameters under their declared names (`parent`, `bucket`, ...).
@@ -640,12 +661,24 @@ async fn handle(Shared(shared): Shared<Arc<Mutex<State>>>, req: Request) -> Resp
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),
         query: parse_query(parts.uri.query().unwrap_or("")),
+        raw_query: parts.uri.query().unwrap_or("").to_owned(),
         headers: parts.headers,
         body,
         params: BTreeMap::new(),
     };
     if req.path == "/token" {
         return lock(&shared).token(&req);
+    }
+    if req.path.starts_with("/computeMetadata/") {
+        return front::metadata(&shared, &req);
+    }
+    let host = req
+        .header(header::HOST)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let host = host.split(':').next().unwrap_or_default().to_owned();
+    if host.ends_with(".run.app") {
+        return front::serve(shared.clone(), req, host).await;
     }
     let Some(which) = Which::for_path(&req.path) else {
         let mut st = lock(&shared);
@@ -748,6 +781,10 @@ impl State {
             operations: BTreeMap::new(),
             log_entries: Vec::new(),
             next_insert_id: 0,
+            runners: HashMap::new(),
+            secrets: HashMap::new(),
+            id_tokens: HashMap::new(),
+            served: Vec::new(),
         }
     }
 
@@ -890,6 +927,9 @@ impl State {
                     .ok_or_else(|| ApiError::not_found(format!("Operation {name} not found.")))
             }
             "logging.entries.list" => self.entries_list(req),
+            "iamcredentials.projects.serviceAccounts.generateIdToken" => {
+                self.generate_id_token(req)
+            }
             other => {
                 let message = format!("the fake does not implement {other}");
                 self.violations
@@ -1890,6 +1930,13 @@ fn stage_service(
             None => format!("{id}-{:05}-{}", svc.revision_seq + 1, random_letters(3)),
         };
         svc.revision_seq += 1;
+        svc.sources.insert(
+            revision.clone(),
+            (
+                spec["buildConfig"]["sourceLocation"].as_str().unwrap_or_default().to_owned(),
+                spec["buildConfig"]["baseImage"].as_str().unwrap_or_default().to_owned(),
+            ),
+        );
         let rev = make_revision(name, &revision, &spec["template"], &now);
         svc.revisions.push(rev);
         svc.resource["latestCreatedRevision"] = Value::from(format!("{name}/revisions/{revision}"));
@@ -1944,6 +1991,7 @@ impl RunService {
             revisions: Vec::new(),
             revision_seq: 0,
             iam_policy: json!({"version": 1, "etag": "ACAB"}),
+            sources: BTreeMap::new(),
         }
     }
 

@@ -1,0 +1,579 @@
+//! The Google Cloud backend through the real binary, against the
+//! spec-checked fake (`tests/support/gcp_fake.rs`): every request nubo sends
+//! is validated against the discovery documents in `../shared/specs/gcp`, and
+//! the fake's Cloud Run front end runs the deployed revisions for real under
+//! Google's Functions Framework (`tests/support/gcp_front.rs`), so checks and
+//! `nubo.call` chains execute the shop's handlers.
+
+#[path = "support/gcp_fake.rs"]
+mod gcp_fake;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command as Std, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const PARENT: &str = "projects/test-project/locations/europe-west1/services";
+
+/// The shop's chain (checkout → charge → ship, Node and Python) as a GCP
+/// target of the fake; `STATE` and `CHECKS` are filled in per test.
+const SHOP: &str = r#"nubo: 1
+service: shop
+targets:
+  gprod: { provider: gcp, project: test-project, region: europe-west1, endpoint: "ENDPOINT"STATE }
+defaults:
+  runtime: nodejs22
+  timeout: 10s
+functions:
+  checkout:
+    handler: src/checkout.handler
+    env: { API_KEY: "${secret:stripe-key}", STAGE: "${target}" }
+    include: ["src/checkout.js"]
+    events:
+      - http: { method: POST, path: /checkout, public: true }
+    calls: [charge]
+  charge:
+    handler: billing/charge.handler
+    runtime: python3.12
+    include: ["billing/**"]
+    calls: [ship]
+  ship:
+    handler: src/ship.handler
+    include: ["src/ship.js"]
+CHECKS"#;
+
+const SHOP_CHECK: &str = "release:
+  checks:
+    - invoke: checkout
+      with: { method: POST, path: /checkout, body: '{\"sku\":1}' }
+      expect: { status: 200, body_contains: '\"function\":\"ship\"' }
+";
+
+/// A deployed service in a temporary directory, pointed at a fake.
+struct Svc {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    key: PathBuf,
+}
+
+impl Svc {
+    fn shop(fake: &gcp_fake::Fake, state: &str, checks: &str) -> Svc {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("shop");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop");
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::create_dir_all(dir.join("billing")).unwrap();
+        for f in [
+            "package.json",
+            "src/checkout.js",
+            "src/ship.js",
+            "billing/charge.py",
+        ] {
+            std::fs::copy(src.join(f), dir.join(f)).unwrap();
+        }
+        let manifest = SHOP
+            .replace("ENDPOINT", fake.url())
+            .replace("STATE", state)
+            .replace("CHECKS", checks);
+        std::fs::write(dir.join("nubo.yaml"), manifest).unwrap();
+        let key = fake.service_account_key(tmp.path());
+        Svc {
+            _tmp: tmp,
+            dir,
+            key,
+        }
+    }
+
+    /// The binary with the fake's key file and nothing from this machine's
+    /// Google set-up.
+    fn std_cmd(&self) -> Std {
+        let mut cmd = Std::new(assert_cmd::cargo::cargo_bin("nubo"));
+        cmd.current_dir(&self.dir)
+            .env("NO_COLOR", "1")
+            .env("GOOGLE_APPLICATION_CREDENTIALS", &self.key)
+            .env("HOME", self.dir.parent().unwrap())
+            .env_remove("CLOUDSDK_CONFIG")
+            .env_remove("GCE_METADATA_HOST")
+            .env_remove("NUBO_FILE")
+            .env_remove("NUBO_TARGET");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let mut cmd = Command::from_std(self.std_cmd());
+        cmd.timeout(Duration::from_secs(180));
+        let out = cmd.args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "nubo {args:?} failed:\n{out}\n{err}");
+        out
+    }
+}
+
+/// The calls that change something (not reads, not tokens).
+fn writes(calls: &[(String, String)]) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|(id, what)| {
+            !what.starts_with("GET ")
+                && id != gcp_fake::TOKEN_METHOD
+                && !id.ends_with("generateIdToken")
+                && id != "?"
+        })
+        .map(|(id, what)| format!("{id} {what}"))
+        .collect()
+}
+
+fn service(fake: &gcp_fake::Fake, function: &str) -> Value {
+    fake.service(&format!("{PARENT}/shop-gprod-{function}"))
+        .unwrap_or_else(|| panic!("no service for {function}"))
+}
+
+/// The revision a tag names on a function's service.
+fn tagged(fake: &gcp_fake::Fake, function: &str, tag: &str) -> Option<String> {
+    service(fake, function)["traffic"]
+        .as_array()?
+        .iter()
+        .find(|t| t["tag"] == tag)
+        .and_then(|t| t["revision"].as_str().map(str::to_owned))
+}
+
+/// Revision → percent, for the entries that get traffic.
+fn serving(fake: &gcp_fake::Fake, function: &str) -> Vec<(String, i64)> {
+    let mut out: Vec<(String, i64)> = service(fake, function)["traffic"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["percent"].as_i64().unwrap_or(0) > 0)
+        .map(|t| {
+            (
+                t["revision"].as_str().unwrap_or("LATEST").to_owned(),
+                t["percent"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn env_of(revision_or_service: &Value) -> Vec<(String, Value)> {
+    revision_or_service["template"]["containers"][0]["env"]
+        .as_array()
+        .or(revision_or_service["containers"][0]["env"].as_array())
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_owned(),
+                e.get("value")
+                    .cloned()
+                    .unwrap_or_else(|| e["valueSource"].clone()),
+            )
+        })
+        .collect()
+}
+
+/// POST /checkout through the entry service's own URL (no tag: traffic
+/// decides), as a user on the internet would.
+fn order(fake: &gcp_fake::Fake) -> (u16, Value) {
+    let uri = service(fake, "checkout")["uri"].as_str().unwrap().to_owned();
+    let host = uri.trim_start_matches("https://");
+    let r = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+        .post(format!("{}/checkout", fake.url()))
+        .header("host", host)
+        .header("content-type", "application/json")
+        .body(r#"{"sku":2,"qty":1}"#)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn no_violations(fake: &gcp_fake::Fake) {
+    let v = fake.violations();
+    assert!(
+        v.is_empty(),
+        "requests outside the discovery documents: {v:#?}"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_shop_chain_deploys_runs_changes_one_function_and_rolls_back() {
+    let fake = gcp_fake::Fake::start();
+    fake.set_secret("shop-gprod-stripe-key", "sk_test_gcp_51secret");
+    let svc = Svc::shop(&fake, "", SHOP_CHECK);
+
+    // First deploy: three services, each revision tagged with its version
+    // and the release; the check ran the real chain on r1's tagged URLs.
+    let out = svc.ok(&["deploy", "-t", "gprod", "--output", "json"]);
+    assert!(out.contains("\"release\":\"r1\""), "{out}");
+    for f in ["checkout", "charge", "ship"] {
+        let r1 = tagged(&fake, f, "r1").unwrap_or_else(|| panic!("{f} has no r1 tag"));
+        assert!(r1.starts_with(&format!("shop-gprod-{f}-v")), "{r1}");
+        let s = service(&fake, f);
+        assert_eq!(s["labels"]["nubo-service"], "shop");
+        assert_eq!(
+            s["buildConfig"]["functionTarget"], "nubo",
+            "{f}: the shim is the function target"
+        );
+    }
+    assert_eq!(
+        service(&fake, "charge")["buildConfig"]["baseImage"],
+        "python312"
+    );
+    let served = fake.served();
+    let hosts: Vec<&str> = served.iter().map(|s| s.host.as_str()).collect();
+    assert!(
+        hosts.iter().any(|h| h.starts_with("r1---shop-gprod-checkout")),
+        "the check calls r1's tagged URL: {hosts:?}"
+    );
+    assert!(
+        hosts.iter().any(|h| h.starts_with("v") && h.contains("---shop-gprod-charge"))
+            && hosts.iter().any(|h| h.starts_with("v") && h.contains("---shop-gprod-ship")),
+        "nubo.call goes to the callees' version tags: {hosts:?}"
+    );
+    assert!(served.iter().all(|s| s.status == 200), "{served:?}");
+    let checkout_r1 = tagged(&fake, "checkout", "r1").unwrap();
+    assert_eq!(serving(&fake, "checkout"), [(checkout_r1.clone(), 100)]);
+    assert_eq!(service(&fake, "checkout")["labels"]["nubo-live"], "r1");
+
+    // The entry is public; the chain answers through its main URL, and the
+    // secret reached the handler only as a Secret Manager reference.
+    let (status, body) = order(&fake);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["chain"][2]["function"], "ship", "{body}");
+    let env = env_of(&service(&fake, "checkout"));
+    let key = env.iter().find(|(k, _)| k == "API_KEY").unwrap();
+    assert_eq!(
+        key.1["secretKeyRef"]["secret"], "shop-gprod-stripe-key",
+        "{env:?}"
+    );
+    for path in walk(&svc.dir.join(".nubo")) {
+        let text = std::fs::read(&path).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&text).contains("sk_test_gcp_51secret"),
+            "the secret is in {}",
+            path.display()
+        );
+    }
+    assert!(!out.contains("sk_test_gcp_51secret"));
+
+    // No change: nothing written.
+    let before = fake.calls().len();
+    svc.ok(&["deploy", "-t", "gprod"]);
+    let w = writes(&fake.calls()[before..]);
+    assert!(w.is_empty(), "a no-change deploy wrote: {w:#?}");
+
+    // checkout changed: one new revision (checkout's), the release's tags,
+    // one traffic patch of the entry; charge and ship keep theirs.
+    let charge_r1 = tagged(&fake, "charge", "r1").unwrap();
+    let ship_r1 = tagged(&fake, "ship", "r1").unwrap();
+    let text = std::fs::read_to_string(svc.dir.join("src/checkout.js"))
+        .unwrap()
+        .replace("stage: process.env.STAGE,", "stage: process.env.STAGE, v: 2,");
+    std::fs::write(svc.dir.join("src/checkout.js"), text).unwrap();
+    let count = |f: &str| fake.revisions(&format!("{PARENT}/shop-gprod-{f}")).len();
+    let revisions_before: Vec<usize> = ["checkout", "charge", "ship"].map(count).to_vec();
+    let before = fake.calls().len();
+    svc.ok(&["deploy", "-t", "gprod"]);
+    let calls = fake.calls()[before..].to_vec();
+    let revisions_after: Vec<usize> = ["checkout", "charge", "ship"].map(count).to_vec();
+    assert_eq!(
+        revisions_after,
+        [revisions_before[0] + 1, revisions_before[1], revisions_before[2]],
+        "only checkout gets a revision"
+    );
+    let entry_moves = calls
+        .iter()
+        .filter(|(id, what)| id.ends_with("services.patch") && what.contains("shop-gprod-checkout"))
+        .count();
+    assert_eq!(
+        entry_moves, 3,
+        "checkout: the new revision, its r2 tag, the switch: {calls:#?}"
+    );
+    let checkout_r2 = tagged(&fake, "checkout", "r2").unwrap();
+    assert_ne!(checkout_r2, checkout_r1);
+    assert_eq!(tagged(&fake, "charge", "r2").unwrap(), charge_r1);
+    assert_eq!(tagged(&fake, "ship", "r2").unwrap(), ship_r1);
+    assert_eq!(serving(&fake, "checkout"), [(checkout_r2.clone(), 100)]);
+    let (status, body) = order(&fake);
+    assert_eq!((status, body["v"].clone()), (200, Value::from(2)), "{body}");
+
+    // ship changed: its callers are bound to it, so the chain gets new
+    // revisions, and a request through the main URL reaches the new ship.
+    let text = std::fs::read_to_string(svc.dir.join("src/ship.js"))
+        .unwrap()
+        .replace("TRK-", "TRK3-");
+    std::fs::write(svc.dir.join("src/ship.js"), text).unwrap();
+    svc.ok(&["deploy", "-t", "gprod"]);
+    for f in ["checkout", "charge", "ship"] {
+        assert_ne!(
+            tagged(&fake, f, "r3"),
+            tagged(&fake, f, "r2"),
+            "{f} is bound to ship's version"
+        );
+    }
+    let (status, body) = order(&fake);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["order"]["tracking"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("TRK3-")),
+        "{body}"
+    );
+
+    // Rollback to r1: traffic patches only, one per entry (here one), and
+    // the old chain answers again.
+    let before = fake.calls().len();
+    svc.ok(&["rollback", "-t", "gprod", "--to", "r1", "--yes"]);
+    let w = writes(&fake.calls()[before..]);
+    assert_eq!(w.len(), 1, "rollback wrote: {w:#?}");
+    assert!(
+        w[0].contains("services.patch") && w[0].contains("shop-gprod-checkout"),
+        "{w:?}"
+    );
+    assert_eq!(serving(&fake, "checkout"), [(checkout_r1.clone(), 100)]);
+    let (status, body) = order(&fake);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("v").is_none(), "r1's checkout answers: {body}");
+    assert!(
+        body["order"]["tracking"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("TRK-")),
+        "r1's ship answers: {body}"
+    );
+
+    // Status reads the tags back; a tag moved by hand is drift.
+    let out = svc.ok(&["status", "-t", "gprod", "--output", "json"]);
+    assert!(out.contains("\"drift\":false"), "{out}");
+    no_violations(&fake);
+}
+
+#[test]
+fn a_failing_check_moves_no_traffic_and_exits_4() {
+    let fake = gcp_fake::Fake::start();
+    fake.set_secret("shop-gprod-stripe-key", "sk_test_x");
+    let svc = Svc::shop(&fake, "", SHOP_CHECK);
+    svc.ok(&["deploy", "-t", "gprod"]);
+    let live = serving(&fake, "checkout");
+    // r2's checkout answers 500.
+    std::fs::write(
+        svc.dir.join("src/checkout.js"),
+        "exports.handler = async () => { throw new Error('broken release'); };\n",
+    )
+    .unwrap();
+    let before = fake.calls().len();
+    let (code, out, err) = svc.run(&["deploy", "-t", "gprod"]);
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(
+        err.contains("check") && err.contains("500"),
+        "the failure names the check and the status: {err}"
+    );
+    assert_eq!(serving(&fake, "checkout"), live, "traffic did not move");
+    assert_eq!(service(&fake, "checkout")["labels"]["nubo-live"], "r1");
+    let moved: Vec<String> = writes(&fake.calls()[before..])
+        .into_iter()
+        .filter(|w| w.contains("labels"))
+        .collect();
+    assert!(moved.is_empty(), "{moved:?}");
+    no_violations(&fake);
+}
+
+/// One Node function with an HTTP route and no checks: the fast service of
+/// the lock, kill and fault tests.
+fn small(fake: &gcp_fake::Fake, state: &str) -> Svc {
+    let svc = Svc::shop(fake, state, "");
+    let manifest = format!(
+        "nubo: 1\nservice: shop\ntargets:\n  gprod: {{ provider: gcp, project: test-project, \
+         region: europe-west1, endpoint: \"{}\"{state} }}\nfunctions:\n  api:\n    handler: \
+         src/ship.handler\n    runtime: nodejs22\n    events:\n      - http: {{ method: GET, path: /ship }}\n  \
+         worker:\n    handler: src/ship.handler\n    runtime: nodejs22\n",
+        fake.url()
+    );
+    std::fs::write(svc.dir.join("nubo.yaml"), manifest).unwrap();
+    svc
+}
+
+fn change(svc: &Svc, tag: &str) {
+    std::fs::write(
+        svc.dir.join("src/ship.js"),
+        format!("exports.handler = async () => ({{ status: 200, body: '{tag}' }});\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn operations_throttling_unavailability_and_token_expiry_are_ridden_out() {
+    let fake = gcp_fake::Fake::start();
+    let svc = small(&fake, "");
+    fake.set_operation_delay(Duration::from_millis(400));
+    fake.fail_next("run.projects.locations.services.create", 429, 2, Some(1));
+    fake.fail_next("run.projects.locations.services.patch", 503, 2, Some(1));
+    fake.fail_next("storage.objects.insert", 503, 1, None);
+    fake.fail_next(gcp_fake::TOKEN_METHOD, 503, 1, Some(1));
+    // Tokens revoked while the deploy runs: nubo gets a new one.
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(700));
+            fake.expire_tokens();
+        });
+        svc.ok(&["deploy", "-t", "gprod"]);
+    });
+    assert!(
+        t.elapsed() >= Duration::from_millis(800),
+        "operations were waited for"
+    );
+    let calls = fake.calls();
+    let polls = calls
+        .iter()
+        .filter(|(id, _)| id == "run.projects.locations.operations.get")
+        .count();
+    assert!(polls >= 2, "long-running operations were polled: {polls}");
+    let tokens = calls
+        .iter()
+        .filter(|(id, _)| id == gcp_fake::TOKEN_METHOD)
+        .count();
+    assert!(tokens >= 2, "a new token after the old one expired: {tokens}");
+    assert_eq!(service(&fake, "api")["labels"]["nubo-live"], "r1");
+    no_violations(&fake);
+}
+
+#[test]
+fn concurrent_deploys_on_gcs_state_one_holds_the_lock() {
+    let fake = gcp_fake::Fake::start();
+    let svc = small(&fake, ", state: \"gs://team-state/shop/gprod\"");
+    // The state bucket exists (nubo does not make the team's bucket).
+    let http = reqwest::blocking::Client::new();
+    let r = http
+        .post(format!("{}/storage/v1/b?project=test-project", fake.url()))
+        .bearer_auth(fake.issue_token())
+        .json(&serde_json::json!({"name": "team-state"}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text());
+    svc.ok(&["deploy", "-t", "gprod"]);
+    assert!(!svc.dir.join(".nubo/state").exists());
+    // Each operation takes 300 ms: the first deploy holds the lock long enough.
+    fake.set_operation_delay(Duration::from_millis(300));
+    for trial in 0..20 {
+        change(&svc, &format!("trial-{trial}"));
+        let spawn = || {
+            svc.std_cmd()
+                .args(["deploy", "-t", "gprod"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        let mut codes = [a.status.code(), b.status.code()];
+        codes.sort();
+        assert_eq!(
+            codes,
+            [Some(0), Some(3)],
+            "trial {trial}:\n{}\n{}",
+            String::from_utf8_lossy(&a.stderr),
+            String::from_utf8_lossy(&b.stderr)
+        );
+    }
+    assert_eq!(service(&fake, "api")["labels"]["nubo-live"], "r21");
+    no_violations(&fake);
+}
+
+#[test]
+fn killed_at_any_instant_traffic_names_a_whole_release() {
+    let fake = gcp_fake::Fake::start();
+    let svc = small(&fake, "");
+    fake.set_operation_delay(Duration::from_millis(30));
+    svc.ok(&["deploy", "-t", "gprod"]);
+    // How long a deploy that changes both functions takes.
+    let mut span = Duration::MAX;
+    for tag in ["calibrate-1", "calibrate-2"] {
+        change(&svc, tag);
+        let t = Instant::now();
+        svc.ok(&["deploy", "-t", "gprod"]);
+        span = span.min(t.elapsed());
+    }
+    let span = span.mul_f64(0.9);
+    let whole = |at: &str| {
+        let live = service(&fake, "api")["labels"]["nubo-live"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let serving = serving(&fake, "api");
+        assert_eq!(serving.len(), 1, "{at}: {serving:?}");
+        assert_eq!(
+            tagged(&fake, "api", &live).as_deref(),
+            Some(serving[0].0.as_str()),
+            "{at}: the label and the traffic disagree"
+        );
+        assert!(
+            tagged(&fake, "worker", &live).is_some(),
+            "{at}: live `{live}` has no revision of worker"
+        );
+        live
+    };
+    let mut killed_mid_run = 0;
+    let mut i = 0;
+    while killed_mid_run < 30 && i < 90 {
+        i += 1;
+        change(&svc, &format!("kill-{i}"));
+        let at = span.mul_f64((i as f64 * 0.618_033_988_7).fract());
+        let mut child = svc
+            .std_cmd()
+            .args(["deploy", "-t", "gprod"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(at);
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_run += 1;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        whole(&format!("instant {i} ({at:?})"));
+        let (code, out, err) = svc.run(&["deploy", "-t", "gprod"]);
+        assert_eq!(code, 0, "instant {i}: the next deploy failed:\n{out}\n{err}");
+        whole(&format!("after instant {i}"));
+        let before = fake.calls().len();
+        svc.ok(&["deploy", "-t", "gprod"]);
+        let w = writes(&fake.calls()[before..]);
+        assert!(w.is_empty(), "instant {i}: not converged, wrote {w:#?}");
+    }
+    assert!(
+        killed_mid_run >= 30,
+        "only {killed_mid_run} kills landed mid-run"
+    );
+    no_violations(&fake);
+}

@@ -441,28 +441,40 @@ fn operations_throttling_unavailability_and_token_expiry_are_ridden_out() {
     fake.fail_next(gcp_fake::TOKEN_METHOD, 503, 1, Some(1));
     // Tokens revoked while the deploy runs: nubo gets a new one.
     let t = Instant::now();
-    std::thread::scope(|s| {
-        s.spawn(|| {
+    let expired_at = std::thread::scope(|s| {
+        let expirer = s.spawn(|| {
             std::thread::sleep(Duration::from_millis(700));
             fake.expire_tokens();
+            fake.calls().len()
         });
         svc.ok(&["deploy", "-t", "gprod"]);
+        expirer.join().unwrap()
     });
     assert!(
         t.elapsed() >= Duration::from_millis(800),
         "operations were waited for"
     );
     let calls = fake.calls();
-    let polls = calls
+    let count = |id: &str, from: usize| calls[from..].iter().filter(|(c, _)| c == id).count();
+    assert!(
+        count("run.projects.locations.operations.get", 0) >= 2,
+        "long-running operations were polled"
+    );
+    assert!(
+        count("run.projects.locations.services.create", 0) >= 4,
+        "two services, each created after two 429s were ridden out"
+    );
+    assert!(count("run.projects.locations.services.patch", 0) >= 3);
+    assert!(count("storage.objects.insert", 0) >= 2, "the 503 upload was repeated");
+    let after = calls[expired_at..]
         .iter()
-        .filter(|(id, _)| id == "run.projects.locations.operations.get")
+        .filter(|(id, _)| id.starts_with("run.") || id.starts_with("storage."))
         .count();
-    assert!(polls >= 2, "long-running operations were polled: {polls}");
-    let tokens = calls
-        .iter()
-        .filter(|(id, _)| id == gcp_fake::TOKEN_METHOD)
-        .count();
-    assert!(tokens >= 2, "a new token after the old one expired: {tokens}");
+    assert!(after > 0, "the deploy went on after the tokens expired");
+    assert!(
+        count(gcp_fake::TOKEN_METHOD, expired_at) >= 1,
+        "a new token after the old one was revoked"
+    );
     assert_eq!(service(&fake, "api")["labels"]["nubo-live"], "r1");
     no_violations(&fake);
 }

@@ -980,7 +980,7 @@ fn methods_the_fake_does_not_implement_answer_501_and_are_recorded() {
     let s = Session::start();
     s.get(&format!("/v2/{PARENT}/jobs"), &[])
         .error(501, "UNIMPLEMENTED");
-    s.get("/v1/projects/test-project/things", &[])
+    s.get("/v1beta/projects/test-project/things", &[])
         .error(404, "NOT_FOUND");
     let violations = s.fake.violations();
     assert_eq!(violations.len(), 2, "{violations:?}");

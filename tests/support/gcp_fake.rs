@@ -15,7 +15,10 @@
 //! | `/v2/entries:…`                         | Cloud Logging v2 (`logging.v2.json`) |
 //! | `/v2/…`, `/upload/v2/…`                 | Cloud Run Admin v2 (`run.v2.json`) |
 //! | `/storage/v1/…`, `/upload/storage/v1/…` | Cloud Storage JSON v1 (`storage.v1.json`) |
+//! | `/v1/projects/…:generateIdToken`        | IAM Credentials v1 (`iamcredentials.v1.json`) |
 //! | `/token`                                | OAuth 2.0 token endpoint (JWT bearer grant) |
+//! | `/computeMetadata/v1/…/identity`        | the metadata server's identity tokens |
+//! | any path with `Host: *.run.app`         | Cloud Run's serving side: runs the revision (`gcp_front.rs`) |
 //!
 //! What makes it more than a mock:
 //!
@@ -685,7 +688,8 @@ async fn handle(Shared(shared): Shared<Arc<Mutex<State>>>, req: Request) -> Resp
         st.calls.push(("?".to_owned(), req.describe()));
         let message = format!(
             "{}: no Google API the fake serves lives here (Cloud Run /v2/, Cloud Storage \
-             /storage/v1/, Cloud Logging /v2/entries, OAuth /token)",
+             /storage/v1/, Cloud Logging /v2/entries, IAM Credentials /v1/projects/, OAuth \
+             /token, the metadata server /computeMetadata/, Cloud Run URLs by Host *.run.app)",
             req.describe()
         );
         st.violations.push(message.clone());
@@ -1930,11 +1934,12 @@ fn stage_service(
             None => format!("{id}-{:05}-{}", svc.revision_seq + 1, random_letters(3)),
         };
         svc.revision_seq += 1;
+        let build = spec.get("buildConfig").cloned().unwrap_or_default();
         svc.sources.insert(
             revision.clone(),
             (
-                spec["buildConfig"]["sourceLocation"].as_str().unwrap_or_default().to_owned(),
-                spec["buildConfig"]["baseImage"].as_str().unwrap_or_default().to_owned(),
+                build["sourceLocation"].as_str().unwrap_or_default().to_owned(),
+                build["baseImage"].as_str().unwrap_or_default().to_owned(),
             ),
         );
         let rev = make_revision(name, &revision, &spec["template"], &now);

@@ -185,7 +185,10 @@ fn env_of(revision_or_service: &Value) -> Vec<(String, Value)> {
 /// POST /checkout through the entry service's own URL (no tag: traffic
 /// decides), as a user on the internet would.
 fn order(fake: &gcp_fake::Fake) -> (u16, Value) {
-    let uri = service(fake, "checkout")["uri"].as_str().unwrap().to_owned();
+    let uri = service(fake, "checkout")["uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let host = uri.trim_start_matches("https://");
     let r = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -252,12 +255,18 @@ fn the_shop_chain_deploys_runs_changes_one_function_and_rolls_back() {
     let served = fake.served();
     let hosts: Vec<&str> = served.iter().map(|s| s.host.as_str()).collect();
     assert!(
-        hosts.iter().any(|h| h.starts_with("r1---shop-gprod-checkout")),
+        hosts
+            .iter()
+            .any(|h| h.starts_with("r1---shop-gprod-checkout")),
         "the check calls r1's tagged URL: {hosts:?}"
     );
     assert!(
-        hosts.iter().any(|h| h.starts_with("v") && h.contains("---shop-gprod-charge"))
-            && hosts.iter().any(|h| h.starts_with("v") && h.contains("---shop-gprod-ship")),
+        hosts
+            .iter()
+            .any(|h| h.starts_with("v") && h.contains("---shop-gprod-charge"))
+            && hosts
+                .iter()
+                .any(|h| h.starts_with("v") && h.contains("---shop-gprod-ship")),
         "nubo.call goes to the callees' version tags: {hosts:?}"
     );
     assert!(served.iter().all(|s| s.status == 200), "{served:?}");
@@ -298,7 +307,10 @@ fn the_shop_chain_deploys_runs_changes_one_function_and_rolls_back() {
     let ship_r1 = tagged(&fake, "ship", "r1").unwrap();
     let text = std::fs::read_to_string(svc.dir.join("src/checkout.js"))
         .unwrap()
-        .replace("stage: process.env.STAGE,", "stage: process.env.STAGE, v: 2,");
+        .replace(
+            "stage: process.env.STAGE,",
+            "stage: process.env.STAGE, v: 2,",
+        );
     std::fs::write(svc.dir.join("src/checkout.js"), text).unwrap();
     let count = |f: &str| fake.revisions(&format!("{PARENT}/shop-gprod-{f}")).len();
     let revisions_before: Vec<usize> = ["checkout", "charge", "ship"].map(count).to_vec();
@@ -308,7 +320,11 @@ fn the_shop_chain_deploys_runs_changes_one_function_and_rolls_back() {
     let revisions_after: Vec<usize> = ["checkout", "charge", "ship"].map(count).to_vec();
     assert_eq!(
         revisions_after,
-        [revisions_before[0] + 1, revisions_before[1], revisions_before[2]],
+        [
+            revisions_before[0] + 1,
+            revisions_before[1],
+            revisions_before[2]
+        ],
         "only checkout gets a revision"
     );
     let entry_moves = calls
@@ -465,7 +481,10 @@ fn operations_throttling_unavailability_and_token_expiry_are_ridden_out() {
         "two services, each created after two 429s were ridden out"
     );
     assert!(count("run.projects.locations.services.patch", 0) >= 3);
-    assert!(count("storage.objects.insert", 0) >= 2, "the 503 upload was repeated");
+    assert!(
+        count("storage.objects.insert", 0) >= 2,
+        "the 503 upload was repeated"
+    );
     let after = calls[expired_at..]
         .iter()
         .filter(|(id, _)| id.starts_with("run.") || id.starts_with("storage."))
@@ -576,7 +595,10 @@ fn killed_at_any_instant_traffic_names_a_whole_release() {
         child.wait().unwrap();
         whole(&format!("instant {i} ({at:?})"));
         let (code, out, err) = svc.run(&["deploy", "-t", "gprod"]);
-        assert_eq!(code, 0, "instant {i}: the next deploy failed:\n{out}\n{err}");
+        assert_eq!(
+            code, 0,
+            "instant {i}: the next deploy failed:\n{out}\n{err}"
+        );
         whole(&format!("after instant {i}"));
         let before = fake.calls().len();
         svc.ok(&["deploy", "-t", "gprod"]);
@@ -586,6 +608,74 @@ fn killed_at_any_instant_traffic_names_a_whole_release() {
     assert!(
         killed_mid_run >= 30,
         "only {killed_mid_run} kills landed mid-run"
+    );
+    no_violations(&fake);
+}
+
+#[test]
+fn logs_come_from_cloud_logging_by_function_and_release() {
+    let fake = gcp_fake::Fake::start();
+    let svc = small(&fake, "");
+    svc.ok(&["deploy", "-t", "gprod"]);
+    let r1 = tagged(&fake, "api", "r1").unwrap();
+    change(&svc, "two");
+    svc.ok(&["deploy", "-t", "gprod"]);
+    let r2 = tagged(&fake, "api", "r2").unwrap();
+    assert_ne!(r1, r2);
+    let now = std::time::SystemTime::now();
+    let at = |secs_ago: u64| {
+        humantime::format_rfc3339_micros(now - Duration::from_secs(secs_ago)).to_string()
+    };
+    let add = |service: &str, revision: &str, text: &str, secs_ago: u64| {
+        fake.add_log_entry(
+            "projects/test-project/logs/run.googleapis.com%2Fstdout",
+            Value::from(text),
+            &at(secs_ago),
+            &[
+                ("service_name", service),
+                ("revision_name", revision),
+                ("location", "europe-west1"),
+            ],
+        );
+    };
+    add("shop-gprod-api", &r1, "old api line", 50);
+    add("shop-gprod-api", &r2, "new api line", 40);
+    add(
+        "shop-gprod-worker",
+        "shop-gprod-worker-v00000000",
+        "worker line",
+        30,
+    );
+    add("shop-gprod-api", &r2, "too old", 7200);
+    add("other-service", "other-v1", "not ours", 20);
+
+    let out = svc.ok(&["logs", "-t", "gprod"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[1].contains("new api line"), "{out}");
+    assert!(lines[2].contains("worker v00000000 worker line"), "{out}");
+    let v1 = r1.rsplit_once("-v").unwrap().1;
+    assert!(
+        lines[0].contains(&format!("api v{v1} old api line")),
+        "{out}"
+    );
+
+    let out = svc.ok(&[
+        "logs",
+        "api",
+        "-t",
+        "gprod",
+        "--release",
+        "r1",
+        "--since",
+        "1h",
+    ]);
+    assert_eq!(out.trim().lines().count(), 1, "{out}");
+    assert!(out.contains("old api line"), "{out}");
+    let out = svc.ok(&["logs", "api", "-t", "gprod", "-n", "1"]);
+    assert!(
+        out.trim().ends_with("new api line") && out.trim().lines().count() == 1,
+        "{out}"
     );
     no_violations(&fake);
 }

@@ -1,6 +1,7 @@
 //! `nubo logs [FUNCTION] [--follow] [--release ID]`: function output, one
 //! line per write: from the local cloud (time, release, function, version,
-//! request id), or from CloudWatch Logs on AWS (time, function, version).
+//! request id), from CloudWatch Logs on AWS or Cloud Logging on Google Cloud
+//! (time, function, version).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,7 +21,7 @@ pub struct Args {
     /// Show at most this many lines per function, newest last (default: all)
     #[arg(long, short = 'n', value_name = "N")]
     pub lines: Option<usize>,
-    /// On AWS: how far back to look, e.g. `30m`, `2h` (default: 1h)
+    /// On AWS and Google Cloud: how far back to look, e.g. `30m`, `2h` (default: 1h)
     #[arg(long, value_name = "DURATION")]
     pub since: Option<humantime::Duration>,
 }
@@ -29,7 +30,9 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
     let (loaded, resolved) = ctx.validated()?;
     if !matches!(
         resolved.provider,
-        crate::manifest::ProviderKind::Local | crate::manifest::ProviderKind::Aws
+        crate::manifest::ProviderKind::Local
+            | crate::manifest::ProviderKind::Aws
+            | crate::manifest::ProviderKind::Gcp
     ) {
         return Err(Failure::Other(anyhow::anyhow!(
             "logs of {} targets are not available yet in nubo {}",
@@ -49,8 +52,8 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
         Some(f) => vec![f.clone()],
         None => resolved.functions.keys().cloned().collect(),
     };
-    if resolved.provider == crate::manifest::ProviderKind::Aws {
-        return aws(&args, ctx, &loaded, &resolved, &functions);
+    if resolved.provider != crate::manifest::ProviderKind::Local {
+        return cloud(&args, ctx, &loaded, &resolved, &functions);
     }
     let dir = crate::provider::local::local_dir(&loaded.dir).join("logs");
     let keep = |line: &str| match &args.release {
@@ -92,8 +95,9 @@ pub fn exec(args: Args, ctx: &Ctx) -> CmdResult {
     }
 }
 
-/// Logs of an AWS target from CloudWatch Logs.
-fn aws(
+/// Logs of a cloud target: CloudWatch Logs on AWS, Cloud Logging on Google
+/// Cloud.
+fn cloud(
     args: &Args,
     ctx: &Ctx,
     loaded: &crate::manifest::Loaded,
@@ -130,14 +134,35 @@ fn aws(
     let since_ms = since
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let conn = Connection::of(resolved, &env);
-    let names = Names::new(&resolved.service, &resolved.target);
-    let clients = runtime().block_on(Clients::connect(&conn));
-    let fetch = |from: i64| {
-        runtime()
-            .block_on(logs::fetch(&clients, &names, functions, &versions, from))
-            .map_err(|e| Failure::Other(e.into()))
-    };
+    let fetch: Box<dyn Fn(i64) -> Result<Vec<logs::Line>, Failure>> =
+        if resolved.provider == crate::manifest::ProviderKind::Gcp {
+            let run = crate::provider::gcp::run::CloudRun::new(resolved)
+                .map_err(|e| Failure::Other(e.into()))?;
+            let project = resolved.settings.project.clone().unwrap_or_default();
+            let versions = versions.clone();
+            Box::new(move |from: i64| {
+                runtime()
+                    .block_on(crate::provider::gcp::logs::fetch(
+                        &run.google,
+                        &project,
+                        |f| run.service_id(f),
+                        functions,
+                        &versions,
+                        from,
+                    ))
+                    .map_err(|e| Failure::Other(e.into()))
+            })
+        } else {
+            let conn = Connection::of(resolved, &env);
+            let names = Names::new(&resolved.service, &resolved.target);
+            let clients = runtime().block_on(Clients::connect(&conn));
+            let versions = versions.clone();
+            Box::new(move |from: i64| {
+                runtime()
+                    .block_on(logs::fetch(&clients, &names, functions, &versions, from))
+                    .map_err(|e| Failure::Other(e.into()))
+            })
+        };
     let lines = fetch(since_ms)?;
     let mut seen = logs::Seen::default();
     let mut text = String::new();

@@ -52,10 +52,10 @@
 // Each test binary that includes this module uses a different part of it.
 #![allow(dead_code)]
 
-#[path = "gcp_discovery.rs"]
-pub mod gcp_discovery;
 #[path = "gcp_front.rs"]
 mod front;
+#[path = "gcp_discovery.rs"]
+pub mod gcp_discovery;
 #[allow(unused_imports)]
 pub use front::Served;
 
@@ -1938,7 +1938,10 @@ fn stage_service(
         svc.sources.insert(
             revision.clone(),
             (
-                build["sourceLocation"].as_str().unwrap_or_default().to_owned(),
+                build["sourceLocation"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 build["baseImage"].as_str().unwrap_or_default().to_owned(),
             ),
         );

@@ -56,7 +56,9 @@ impl Fake {
     /// The value of a Secret Manager secret (its latest version), for
     /// revisions whose environment references it.
     pub fn set_secret(&self, name: &str, value: &str) {
-        self.lock().secrets.insert(name.to_owned(), value.to_owned());
+        self.lock()
+            .secrets
+            .insert(name.to_owned(), value.to_owned());
     }
 
     /// Every request Cloud Run's front end served, in order.
@@ -141,9 +143,12 @@ impl State {
             let uri = s.resource["uri"].as_str().unwrap_or_default();
             let urls = s.resource["urls"].as_array().cloned().unwrap_or_default();
             uri.trim_start_matches("https://") == host
-                || urls
-                    .iter()
-                    .any(|u| u.as_str().unwrap_or_default().trim_start_matches("https://") == host)
+                || urls.iter().any(|u| {
+                    u.as_str()
+                        .unwrap_or_default()
+                        .trim_start_matches("https://")
+                        == host
+                })
         })
     }
 }
@@ -251,7 +256,10 @@ fn pick(
         .map(short)
         .unwrap_or_default()
         .to_owned();
-    let traffic = svc.resource["traffic"].as_array().cloned().unwrap_or_default();
+    let traffic = svc.resource["traffic"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let revision_of = |t: &Value| -> String {
         match t["revision"].as_str().filter(|r| !r.is_empty()) {
             Some(r) => r.to_owned(),
@@ -301,7 +309,10 @@ fn pick(
         .and_then(|b| b.objects.get(object))
         .map(|o| o.data.clone())
     else {
-        return Err(html(503, &format!("the build failed: {location} does not exist")));
+        return Err(html(
+            503,
+            &format!("the build failed: {location} does not exist"),
+        ));
     };
     let mut env = Vec::new();
     for e in rev["containers"][0]["env"].as_array().into_iter().flatten() {
@@ -348,8 +359,9 @@ fn launch(start: Start) -> Result<Runner, String> {
         .port();
     let src = dir.path();
     let mut cmd = if start.base_image.starts_with("nodejs") {
-        let main = repo()
-            .join("tests/gcp-shim/node_modules/@google-cloud/functions-framework/build/src/main.js");
+        let main = repo().join(
+            "tests/gcp-shim/node_modules/@google-cloud/functions-framework/build/src/main.js",
+        );
         if !main.is_file() {
             return Err(format!(
                 "the Node.js Functions Framework is not installed at {} (run ./scripts/test)",
@@ -380,7 +392,10 @@ fn launch(start: Start) -> Result<Runner, String> {
             .env("PYTHONUNBUFFERED", "1");
         c
     } else {
-        return Err(format!("the fake cannot run base image {}", start.base_image));
+        return Err(format!(
+            "the fake cannot run base image {}",
+            start.base_image
+        ));
     };
     cmd.current_dir(src)
         .stdin(Stdio::null())
@@ -405,7 +420,9 @@ fn launch(start: Start) -> Result<Runner, String> {
     let begun = Instant::now();
     loop {
         if let Ok(Some(status)) = runner.child.try_wait() {
-            return Err(format!("the Functions Framework exited ({status}) before serving"));
+            return Err(format!(
+                "the Functions Framework exited ({status}) before serving"
+            ));
         }
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return Ok(runner);

@@ -7,6 +7,7 @@
 //! the metadata server. Tokens are cached by `gcp_auth` and never logged.
 
 pub mod gcs;
+pub mod logs;
 pub mod provider;
 pub mod run;
 

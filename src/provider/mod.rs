@@ -198,7 +198,7 @@ pub fn open(
         return Ok(Box::new(aws::AwsProvider::open(resolved, env)?));
     }
     if resolved.provider == ProviderKind::Gcp {
-        return Ok(Box::new(gcp::GcpProvider::open(resolved)?));
+        return Ok(Box::new(gcp::GcpProvider::open(resolved, env)?));
     }
     Err(OpenError::NotYet {
         provider: resolved.provider,

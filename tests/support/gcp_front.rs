@@ -191,7 +191,7 @@ pub(super) async fn serve(shared: Arc<Mutex<State>>, req: Incoming, host: String
     };
     let (start, cell) = match picked {
         Ok(p) => p,
-        Err(response) => return response,
+        Err((status, message)) => return html(status, &message),
     };
     let revision = start.revision.clone();
     let runner = cell
@@ -218,9 +218,9 @@ fn pick(
     req: &Incoming,
     tag: Option<&str>,
     service_host: &str,
-) -> Result<(Start, RunnerCell), Response> {
+) -> Result<(Start, RunnerCell), (u16, String)> {
     let Some(svc) = st.service_by_host(service_host) else {
-        return Err(html(404, "The requested URL was not found on this server."));
+        return Err((404, "The requested URL was not found on this server.".to_owned()));
     };
     // Who may invoke.
     let open = svc.iam_policy["bindings"].as_array().is_some_and(|b| {
@@ -245,10 +245,7 @@ fn pick(
             .get(bearer)
             .is_some_and(|(aud, until)| *until > Instant::now() && urls.contains(aud));
         if !ok {
-            return Err(html(
-                401,
-                "Unauthorized. Your client does not have permission to the requested URL.",
-            ));
+            return Err((401, "Unauthorized. Your client does not have permission to the requested URL.".to_owned()));
         }
     }
     let latest = svc.resource["latestReadyRevision"]
@@ -269,7 +266,7 @@ fn pick(
     let revision = match tag {
         Some(tag) => match traffic.iter().find(|t| t["tag"].as_str() == Some(tag)) {
             Some(t) => revision_of(t),
-            None => return Err(html(404, "The requested URL was not found on this server.")),
+            None => return Err((404, "The requested URL was not found on this server.".to_owned())),
         },
         None => {
             let total: i64 = traffic.iter().map(|t| int(&t["percent"])).sum();
@@ -285,15 +282,15 @@ fn pick(
             }
             match chosen {
                 Some(r) => r,
-                None => return Err(html(503, "the service serves no revision")),
+                None => return Err((503, "the service serves no revision".to_owned())),
             }
         }
     };
     let Some(rev) = svc.revision(&revision).cloned() else {
-        return Err(html(503, &format!("revision {revision} does not exist")));
+        return Err((503, format!("revision {revision} does not exist")));
     };
     let Some((location, base_image)) = svc.sources.get(&revision).cloned() else {
-        return Err(html(503, &format!("revision {revision} has no source")));
+        return Err((503, format!("revision {revision} has no source")));
     };
     let service_id = short(svc.resource["name"].as_str().unwrap_or_default()).to_owned();
     let full = rev["name"].as_str().unwrap_or_default().to_owned();
@@ -301,7 +298,7 @@ fn pick(
         .strip_prefix("gs://")
         .and_then(|l| l.split_once('/'))
     else {
-        return Err(html(503, &format!("{location} is not a gs:// URL")));
+        return Err((503, format!("{location} is not a gs:// URL")));
     };
     let Some(source) = st
         .buckets
@@ -309,10 +306,7 @@ fn pick(
         .and_then(|b| b.objects.get(object))
         .map(|o| o.data.clone())
     else {
-        return Err(html(
-            503,
-            &format!("the build failed: {location} does not exist"),
-        ));
+        return Err((503, format!("the build failed: {location} does not exist")));
     };
     let mut env = Vec::new();
     for e in rev["containers"][0]["env"].as_array().into_iter().flatten() {
@@ -323,10 +317,7 @@ fn pick(
             match st.secrets.get(secret) {
                 Some(v) => env.push((name, v.clone())),
                 None => {
-                    return Err(html(
-                        503,
-                        &format!("revision {revision}: secret {secret} was not found"),
-                    ));
+                    return Err((503, format!("revision {revision}: secret {secret} was not found")));
                 }
             }
         }

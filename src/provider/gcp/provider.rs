@@ -32,10 +32,16 @@ pub struct GcpProvider {
     service: Resolved,
     /// Identity tokens by audience, with when they stop being used.
     id_tokens: Mutex<BTreeMap<String, (String, Instant)>>,
+    /// `GOOGLE_APPLICATION_CREDENTIALS` and `GCE_METADATA_HOST`.
+    key_file: Option<String>,
+    metadata_host: Option<String>,
 }
 
 impl GcpProvider {
-    pub fn open(resolved: &Resolved) -> Result<GcpProvider> {
+    pub fn open(
+        resolved: &Resolved,
+        env: &dyn crate::resolve::Environment,
+    ) -> Result<GcpProvider> {
         for f in resolved.functions.values() {
             if let Some(e) = f.events.iter().find(|e| !matches!(e, Event::Http(_))) {
                 return Err(ProviderError::new(format!(
@@ -52,6 +58,8 @@ impl GcpProvider {
             run: CloudRun::new(resolved)?,
             service: resolved.clone(),
             id_tokens: Mutex::new(BTreeMap::new()),
+            key_file: env.var("GOOGLE_APPLICATION_CREDENTIALS"),
+            metadata_host: env.var("GCE_METADATA_HOST"),
         })
     }
 
@@ -71,7 +79,7 @@ impl GcpProvider {
         {
             return Ok(token.clone());
         }
-        let token = match key_file_email()? {
+        let token = match key_file_email(self.key_file.as_deref())? {
             Some(email) => {
                 let url = format!(
                     "{}/v1/projects/-/serviceAccounts/{}:generateIdToken",
@@ -102,9 +110,11 @@ impl GcpProvider {
                     .to_owned()
             }
             None => {
-                let base = std::env::var("GCE_METADATA_HOST")
+                let base = self
+                    .metadata_host
+                    .as_ref()
                     .map(|h| format!("http://{h}"))
-                    .unwrap_or_else(|_| METADATA.to_owned());
+                    .unwrap_or_else(|| METADATA.to_owned());
                 let url = format!(
                     "{base}/computeMetadata/v1/instance/service-accounts/default/identity?audience={}",
                     encode(audience)
@@ -276,11 +286,11 @@ impl GcpProvider {
 }
 
 /// The `client_email` of the service-account key file ADC would use.
-fn key_file_email() -> Result<Option<String>> {
-    let Ok(path) = std::env::var("GOOGLE_APPLICATION_CREDENTIALS") else {
+fn key_file_email(path: Option<&str>) -> Result<Option<String>> {
+    let Some(path) = path else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let text = std::fs::read_to_string(path).map_err(|e| {
         ProviderError::new(format!(
             "GOOGLE_APPLICATION_CREDENTIALS names {path}, which cannot be read: {e}"
         ))

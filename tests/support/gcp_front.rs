@@ -220,7 +220,10 @@ fn pick(
     service_host: &str,
 ) -> Result<(Start, RunnerCell), (u16, String)> {
     let Some(svc) = st.service_by_host(service_host) else {
-        return Err((404, "The requested URL was not found on this server.".to_owned()));
+        return Err((
+            404,
+            "The requested URL was not found on this server.".to_owned(),
+        ));
     };
     // Who may invoke.
     let open = svc.iam_policy["bindings"].as_array().is_some_and(|b| {
@@ -245,7 +248,11 @@ fn pick(
             .get(bearer)
             .is_some_and(|(aud, until)| *until > Instant::now() && urls.contains(aud));
         if !ok {
-            return Err((401, "Unauthorized. Your client does not have permission to the requested URL.".to_owned()));
+            return Err((
+                401,
+                "Unauthorized. Your client does not have permission to the requested URL."
+                    .to_owned(),
+            ));
         }
     }
     let latest = svc.resource["latestReadyRevision"]
@@ -266,7 +273,12 @@ fn pick(
     let revision = match tag {
         Some(tag) => match traffic.iter().find(|t| t["tag"].as_str() == Some(tag)) {
             Some(t) => revision_of(t),
-            None => return Err((404, "The requested URL was not found on this server.".to_owned())),
+            None => {
+                return Err((
+                    404,
+                    "The requested URL was not found on this server.".to_owned(),
+                ));
+            }
         },
         None => {
             let total: i64 = traffic.iter().map(|t| int(&t["percent"])).sum();
@@ -317,7 +329,10 @@ fn pick(
             match st.secrets.get(secret) {
                 Some(v) => env.push((name, v.clone())),
                 None => {
-                    return Err((503, format!("revision {revision}: secret {secret} was not found")));
+                    return Err((
+                        503,
+                        format!("revision {revision}: secret {secret} was not found"),
+                    ));
                 }
             }
         }

@@ -38,10 +38,7 @@ pub struct GcpProvider {
 }
 
 impl GcpProvider {
-    pub fn open(
-        resolved: &Resolved,
-        env: &dyn crate::resolve::Environment,
-    ) -> Result<GcpProvider> {
+    pub fn open(resolved: &Resolved, env: &dyn crate::resolve::Environment) -> Result<GcpProvider> {
         for f in resolved.functions.values() {
             if let Some(e) = f.events.iter().find(|e| !matches!(e, Event::Http(_))) {
                 return Err(ProviderError::new(format!(

@@ -134,7 +134,7 @@ fn writes(calls: &[(String, String)]) -> Vec<String> {
 }
 
 fn service(fake: &gcp_fake::Fake, function: &str) -> Value {
-    fake.service(&format!("{PARENT}/shop-gprod-{function}"))
+    fake.service(&format!("shop-gprod-{function}"))
         .unwrap_or_else(|| panic!("no service for {function}"))
 }
 
@@ -332,8 +332,8 @@ fn the_shop_chain_deploys_runs_changes_one_function_and_rolls_back() {
         .filter(|(id, what)| id.ends_with("services.patch") && what.contains("shop-gprod-checkout"))
         .count();
     assert_eq!(
-        entry_moves, 3,
-        "checkout: the new revision, its r2 tag, the switch: {calls:#?}"
+        entry_moves, 2,
+        "checkout: the new revision (with its version and r2 tags), the switch: {calls:#?}"
     );
     let checkout_r2 = tagged(&fake, "checkout", "r2").unwrap();
     assert_ne!(checkout_r2, checkout_r1);
@@ -676,6 +676,274 @@ fn logs_come_from_cloud_logging_by_function_and_release() {
     assert!(
         out.trim().ends_with("new api line") && out.trim().lines().count() == 1,
         "{out}"
+    );
+    no_violations(&fake);
+}
+
+/// `examples/shop` as it is, its `gprod` target pointed at the fake.
+fn shop_example(fake: &gcp_fake::Fake) -> Svc {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shop");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop"),
+        &dir,
+    );
+    let from = "gprod: { provider: gcp, project: acme-shop, region: europe-west1 }";
+    let text = std::fs::read_to_string(dir.join("nubo.yaml")).unwrap();
+    assert!(text.contains(from), "the shop's gcp target moved");
+    let text = text
+        .replace(
+            from,
+            &format!(
+                "gprod: {{ provider: gcp, project: acme-shop, region: europe-west1, endpoint: \"{}\" }}",
+                fake.url()
+            ),
+        )
+        .replace("interval: 20s", "interval: 1s");
+    std::fs::write(dir.join("nubo.yaml"), text).unwrap();
+    let key = fake.service_account_key(tmp.path());
+    Svc {
+        _tmp: tmp,
+        dir,
+        key,
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let name = e.file_name();
+        if name == ".nubo" || name == "node_modules" {
+            continue;
+        }
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to.join(&name));
+        } else {
+            std::fs::copy(e.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// A Google API call as a test client (the fake's token).
+fn google(
+    fake: &gcp_fake::Fake,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let mut r = reqwest::blocking::Client::new()
+        .request(method, format!("{}{path}", fake.url()))
+        .bearer_auth(fake.issue_token());
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().unwrap();
+    let status = r.status();
+    let text = r.text().unwrap();
+    assert!(status.is_success(), "{path}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Wait (bounded) for the front end to have served a request matching `f`.
+fn wait_served(
+    fake: &gcp_fake::Fake,
+    what: &str,
+    f: impl Fn(&gcp_fake::Served) -> bool,
+) -> gcp_fake::Served {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = fake.served().into_iter().find(|s| f(s)) {
+            return s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what} was never served: {:#?}",
+            fake.served()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_shop_example_deploys_with_its_queue_schedule_and_bucket() {
+    let fake = gcp_fake::Fake::start();
+    fake.set_secret("shop-gprod-stripe-key", "sk_test_shop");
+    let svc = shop_example(&fake);
+    let out = svc.ok(&["deploy", "-t", "gprod", "--output", "json"]);
+    assert!(out.contains("\"release\":\"r1\""), "{out}");
+    // The check ran the real chain; the canary ended on r1 everywhere.
+    for f in ["checkout", "ship", "report"] {
+        assert_eq!(service(&fake, f)["labels"]["nubo-live"], "r1", "{f}");
+    }
+    let uri = |f: &str| service(&fake, f)["uri"].as_str().unwrap().to_owned();
+    let host = |f: &str| uri(f).trim_start_matches("https://").to_owned();
+
+    // The queue: a topic, a dead-letter topic, a push subscription to ship.
+    let sub = google(
+        &fake,
+        reqwest::Method::GET,
+        "/v1/projects/acme-shop/subscriptions/shop-gprod-shipments-ship",
+        None,
+    );
+    assert_eq!(
+        sub["pushConfig"]["pushEndpoint"],
+        format!("{}/_nubo/queue/shipments", uri("ship"))
+    );
+    assert_eq!(
+        sub["deadLetterPolicy"]["deadLetterTopic"],
+        "projects/acme-shop/topics/shop-gprod-shipments-dlq"
+    );
+    assert_eq!(sub["pushConfig"]["oidcToken"]["audience"], uri("ship"));
+    let order = serde_json::json!({"orderId": "o-7", "sku": 3}).to_string();
+    google(
+        &fake,
+        reqwest::Method::POST,
+        "/v1/projects/acme-shop/topics/shop-gprod-shipments:publish",
+        Some(serde_json::json!({"messages": [{
+            "data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, order),
+        }]})),
+    );
+    let shipped = wait_served(&fake, "the queue message", |s| {
+        s.host == host("ship") && s.path == "/_nubo/queue/shipments"
+    });
+    assert_eq!(shipped.status, 200, "{shipped:?}");
+    assert!(shipped.body.contains("TRK-o-7-3"), "{shipped:?}");
+
+    // The schedule: a Cloud Scheduler job at 03:00 UTC, run once now.
+    let job_path = "/v1/projects/acme-shop/locations/europe-west1/jobs/shop-gprod-report-1";
+    let job = google(&fake, reqwest::Method::GET, job_path, None);
+    assert_eq!(job["schedule"], "0 3 * * *");
+    assert_eq!(job["timeZone"], "Etc/UTC");
+    google(
+        &fake,
+        reqwest::Method::POST,
+        &format!("{job_path}:run"),
+        Some(serde_json::json!({})),
+    );
+    let ran = wait_served(&fake, "the schedule", |s| {
+        s.host == host("report") && s.path == "/_nubo/schedule"
+    });
+    assert!(ran.body.contains("\"kind\":\"schedule\""), "{ran:?}");
+
+    // The bucket: uploads under in/ reach report; others are skipped.
+    let bucket = "shop-gprod-uploads-acme-shop";
+    for key in ["in/day.csv", "out/skip.csv"] {
+        let r = reqwest::blocking::Client::new()
+            .post(format!(
+                "{}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={}",
+                fake.url(),
+                key.replace('/', "%2F")
+            ))
+            .bearer_auth(fake.issue_token())
+            .body("a,b\n")
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{:?}", r.text());
+    }
+    let upload = wait_served(&fake, "the upload", |s| {
+        s.host == host("report") && s.body.contains("in/day.csv")
+    });
+    assert!(upload.body.contains("\"event\":\"created\""), "{upload:?}");
+    let skipped = wait_served(&fake, "the upload outside in/", |s| {
+        s.host == host("report") && s.body.contains("skipped")
+    });
+    assert_eq!(skipped.status, 200);
+
+    // A rollback moves traffic only: no trigger is written again.
+    std::fs::write(
+        svc.dir.join("src/report.js"),
+        "exports.handler = async () => ({ kind: 'v2' });\n",
+    )
+    .unwrap();
+    svc.ok(&["deploy", "-t", "gprod"]);
+    let before = fake.calls().len();
+    svc.ok(&["rollback", "-t", "gprod", "--yes"]);
+    let w = writes(&fake.calls()[before..]);
+    assert!(
+        !w.is_empty()
+            && w.iter()
+                .all(|w| w.contains("run.projects.locations.services.patch")),
+        "rollback wrote more than traffic: {w:#?}"
+    );
+    assert_eq!(service(&fake, "report")["labels"]["nubo-live"], "r1");
+
+    // remove: everything the target made, except a bucket that holds data.
+    let (code, out, err) = svc.run(&["remove", "-t", "gprod", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        fake.service("shop-gprod-ship").is_none(),
+        "services are gone"
+    );
+    let r = reqwest::blocking::Client::new()
+        .get(format!(
+            "{}/v1/projects/acme-shop/subscriptions/shop-gprod-shipments-ship",
+            fake.url()
+        ))
+        .bearer_auth(fake.issue_token())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404, "the subscription is gone");
+    let r = reqwest::blocking::Client::new()
+        .get(format!("{}/storage/v1/b/{bucket}", fake.url()))
+        .bearer_auth(fake.issue_token())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "a bucket with data is kept");
+    no_violations(&fake);
+}
+
+#[test]
+fn a_message_that_keeps_failing_goes_to_the_dead_letter_topic() {
+    let fake = gcp_fake::Fake::start();
+    let svc = small(&fake, "");
+    let manifest = std::fs::read_to_string(svc.dir.join("nubo.yaml"))
+        .unwrap()
+        .replace(
+            "  worker:\n    handler: src/ship.handler\n",
+            "  worker:\n    handler: src/ship.handler\n    events:\n      - queue: { name: jobs }\n",
+        );
+    std::fs::write(svc.dir.join("nubo.yaml"), manifest).unwrap();
+    std::fs::write(
+        svc.dir.join("src/ship.js"),
+        "exports.handler = async (e) => { if (e.messages[0].body === 'bad') throw new Error('no'); return { ok: e.messages[0].attempt }; };\n",
+    )
+    .unwrap();
+    svc.ok(&["deploy", "-t", "gprod"]);
+    let publish = |body: &str| {
+        google(
+            &fake,
+            reqwest::Method::POST,
+            "/v1/projects/test-project/topics/shop-gprod-jobs:publish",
+            Some(serde_json::json!({"messages": [{
+                "data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, body),
+            }]})),
+        )
+    };
+    publish("good");
+    publish("bad");
+    let start = Instant::now();
+    while fake.published("shop-gprod-jobs-dlq").is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{:#?}",
+            fake.served()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dead = fake.published("shop-gprod-jobs-dlq");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["data"], "YmFk", "the bad message, after 5 attempts");
+    let failures = fake
+        .served()
+        .iter()
+        .filter(|s| s.path == "/_nubo/queue/jobs" && s.status == 500)
+        .count();
+    assert_eq!(failures, 5);
+    assert!(
+        fake.served()
+            .iter()
+            .any(|s| s.status == 200 && s.body.contains("\"ok\":1")),
+        "the good one was handled on its first attempt"
     );
     no_violations(&fake);
 }

@@ -56,6 +56,8 @@
 mod front;
 #[path = "gcp_discovery.rs"]
 pub mod gcp_discovery;
+#[path = "gcp_triggers.rs"]
+mod triggers;
 #[allow(unused_imports)]
 pub use front::Served;
 
@@ -134,6 +136,9 @@ pub struct Apis {
     pub storage: Api,
     pub logging: Api,
     pub iamcredentials: Api,
+    pub pubsub: Api,
+    pub scheduler: Api,
+    pub eventarc: Api,
 }
 
 pub static APIS: LazyLock<Apis> = LazyLock::new(|| {
@@ -147,11 +152,22 @@ pub static APIS: LazyLock<Apis> = LazyLock::new(|| {
         );
         Api::load(path)
     };
+    // The triggers' documents, from the same source (tests/specs/gcp/SOURCES.md).
+    let ours = |file: &str| {
+        Api::load(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/specs/gcp")
+                .join(file),
+        )
+    };
     Apis {
         run: load("run.v2.json"),
         storage: load("storage.v1.json"),
         logging: load("logging.v2.json"),
         iamcredentials: load("iamcredentials.v1.json"),
+        pubsub: ours("pubsub.v1.json"),
+        scheduler: ours("cloudscheduler.v1.json"),
+        eventarc: ours("eventarc.v1.json"),
     }
 });
 
@@ -162,6 +178,9 @@ enum Which {
     Storage,
     Logging,
     IamCredentials,
+    PubSub,
+    Scheduler,
+    Eventarc,
 }
 
 impl Which {
@@ -169,7 +188,18 @@ impl Which {
         if path.starts_with("/v2/entries") {
             Some(Which::Logging)
         } else if path.starts_with("/v1/projects/") {
-            Some(Which::IamCredentials)
+            // Four APIs share the prefix; the collection tells them apart.
+            if path.contains("/serviceAccounts/") {
+                Some(Which::IamCredentials)
+            } else if path.contains("/topics/") || path.contains("/subscriptions/") {
+                Some(Which::PubSub)
+            } else if path.contains("/jobs") {
+                Some(Which::Scheduler)
+            } else if path.contains("/triggers") || path.contains("/operations/") {
+                Some(Which::Eventarc)
+            } else {
+                None
+            }
         } else if path.starts_with("/v2/") || path.starts_with("/upload/v2/") {
             Some(Which::Run)
         } else if [
@@ -192,6 +222,9 @@ impl Which {
             Which::Storage => &APIS.storage,
             Which::Logging => &APIS.logging,
             Which::IamCredentials => &APIS.iamcredentials,
+            Which::PubSub => &APIS.pubsub,
+            Which::Scheduler => &APIS.scheduler,
+            Which::Eventarc => &APIS.eventarc,
         }
     }
 }
@@ -452,6 +485,14 @@ struct State {
     secrets: HashMap<String, String>,
     id_tokens: HashMap<String, (String, Instant)>,
     served: Vec<front::Served>,
+    /// Pub/Sub, Cloud Scheduler and Eventarc (`gcp_triggers.rs`), and the
+    /// deliveries the last request queued.
+    topics: BTreeMap<String, triggers::Topic>,
+    subscriptions: BTreeMap<String, Value>,
+    jobs: BTreeMap<String, Value>,
+    triggers: BTreeMap<String, Value>,
+    eventarc_ops: BTreeMap<String, Value>,
+    pending: Vec<triggers::Delivery>,
 }
 
 struct Bucket {
@@ -736,8 +777,9 @@ async fn handle(Shared(shared): Shared<Arc<Mutex<State>>>, req: Request) -> Resp
         Some(outcome) => outcome,
         None => wait_operation(&shared, &req).await,
     };
-    let mut st = lock(&shared);
-    st.respond(which, &method_id, &req, outcome)
+    let response = lock(&shared).respond(which, &method_id, &req, outcome);
+    triggers::spawn_deliveries(&shared);
+    response
 }
 
 /// `operations.wait`: polls the operation until it is done or the request's
@@ -789,6 +831,12 @@ impl State {
             secrets: HashMap::new(),
             id_tokens: HashMap::new(),
             served: Vec::new(),
+            topics: BTreeMap::new(),
+            subscriptions: BTreeMap::new(),
+            jobs: BTreeMap::new(),
+            triggers: BTreeMap::new(),
+            eventarc_ops: BTreeMap::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -934,6 +982,26 @@ impl State {
             "iamcredentials.projects.serviceAccounts.generateIdToken" => {
                 self.generate_id_token(req)
             }
+            "pubsub.projects.topics.create" => self.topics_create(req),
+            "pubsub.projects.topics.get" => self.topics_get(req),
+            "pubsub.projects.topics.delete" => self.topics_delete(req),
+            "pubsub.projects.topics.publish" => self.topics_publish(req),
+            "pubsub.projects.subscriptions.create" => self.subscriptions_create(req),
+            "pubsub.projects.subscriptions.get" => self.subscriptions_get(req),
+            "pubsub.projects.subscriptions.delete" => self.subscriptions_delete(req),
+            "pubsub.projects.subscriptions.modifyPushConfig" => {
+                self.subscriptions_modify_push_config(req)
+            }
+            "cloudscheduler.projects.locations.jobs.create" => self.jobs_create(req),
+            "cloudscheduler.projects.locations.jobs.get" => self.jobs_get(req),
+            "cloudscheduler.projects.locations.jobs.patch" => self.jobs_patch(req),
+            "cloudscheduler.projects.locations.jobs.delete" => self.jobs_delete(req),
+            "cloudscheduler.projects.locations.jobs.run" => self.jobs_run(req),
+            "eventarc.projects.locations.triggers.create" => self.triggers_create(req),
+            "eventarc.projects.locations.triggers.get" => self.triggers_get(req),
+            "eventarc.projects.locations.triggers.patch" => self.triggers_patch(req),
+            "eventarc.projects.locations.triggers.delete" => self.triggers_delete(req),
+            "eventarc.projects.locations.operations.get" => self.eventarc_operation(req),
             other => {
                 let message = format!("the fake does not implement {other}");
                 self.violations
@@ -1129,6 +1197,7 @@ impl State {
         };
         let answer = object_json(&self.url, &bucket, &name, &object);
         self.bucket_mut(&bucket).objects.insert(name, object);
+        self.storage_event(&bucket, &answer, false);
         Ok(Reply::Json(answer))
     }
 
@@ -1235,9 +1304,11 @@ impl State {
     fn objects_delete(&mut self, req: &Incoming) -> Result<Reply, ApiError> {
         let (bucket, name, object) = self.object_at(req)?;
         check_preconditions(Some(object), req, false)?;
+        let gone = object_json(&self.url, &bucket, &name, object);
         if let Some(b) = self.buckets.get_mut(&bucket) {
             b.objects.remove(&name);
         }
+        self.storage_event(&bucket, &gone, true);
         Ok(Reply::Status(204))
     }
 

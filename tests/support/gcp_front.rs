@@ -48,8 +48,11 @@ pub(super) type RunnerCell = Arc<tokio::sync::OnceCell<Result<Runner, String>>>;
 #[derive(Debug, Clone)]
 pub struct Served {
     pub host: String,
+    pub path: String,
     pub revision: String,
     pub status: u16,
+    /// The answer's body (its first 4 KiB, as text).
+    pub body: String,
 }
 
 impl Fake {
@@ -205,12 +208,18 @@ pub(super) async fn serve(shared: Arc<Mutex<State>>, req: Incoming, host: String
         Err(why) => html(503, &format!("revision {revision} is not ready: {why}")),
         Ok(runner) => forward(runner.port, &req).await,
     };
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .unwrap_or_default();
     lock(&shared).served.push(Served {
         host,
+        path: req.path.clone(),
         revision,
-        status: response.status().as_u16(),
+        status: parts.status.as_u16(),
+        body: String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).into_owned(),
     });
-    response
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 fn pick(

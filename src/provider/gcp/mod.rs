@@ -10,6 +10,7 @@ pub mod gcs;
 pub mod logs;
 pub mod provider;
 pub mod run;
+pub mod triggers;
 
 pub use provider::GcpProvider;
 
@@ -32,6 +33,9 @@ pub struct Endpoints {
     pub run: String,
     pub logging: String,
     pub iamcredentials: String,
+    pub pubsub: String,
+    pub scheduler: String,
+    pub eventarc: String,
 }
 
 impl Endpoints {
@@ -43,7 +47,10 @@ impl Endpoints {
                     storage: e.clone(),
                     run: e.clone(),
                     logging: e.clone(),
-                    iamcredentials: e,
+                    iamcredentials: e.clone(),
+                    pubsub: e.clone(),
+                    scheduler: e.clone(),
+                    eventarc: e,
                 }
             }
             None => Endpoints {
@@ -51,6 +58,9 @@ impl Endpoints {
                 run: "https://run.googleapis.com".to_owned(),
                 logging: "https://logging.googleapis.com".to_owned(),
                 iamcredentials: "https://iamcredentials.googleapis.com".to_owned(),
+                pubsub: "https://pubsub.googleapis.com".to_owned(),
+                scheduler: "https://cloudscheduler.googleapis.com".to_owned(),
+                eventarc: "https://eventarc.googleapis.com".to_owned(),
             },
         }
     }

@@ -6,8 +6,11 @@
 //!   function with an identity token whose audience is the service's URL:
 //!   an HTTP function gets the check's request, any other function a
 //!   `nubo.call` (`Nubo-Call: 1`, the event as JSON).
-//! - `remove` deletes the target's Cloud Run services (found by their
-//!   `nubo-service`/`nubo-target` labels) and its source objects.
+//! - `route` moves the traffic (`CloudRun::route`), then makes the
+//!   triggers that are missing (`triggers.rs`).
+//! - `remove` deletes the triggers, the target's Cloud Run services (found
+//!   by their `nubo-service`/`nubo-target` labels), its source objects, and
+//!   its buckets when they are empty.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -25,32 +28,20 @@ use crate::provider::{
 use crate::resolve::Resolved;
 
 /// Where the metadata server is (Compute Engine, Cloud Run, GKE, Cloud Build).
-const METADATA: &str = "http://metadata.google.internal";
+pub(super) const METADATA: &str = "http://metadata.google.internal";
 
 pub struct GcpProvider {
-    run: CloudRun,
-    service: Resolved,
+    pub(super) run: CloudRun,
+    pub(super) service: Resolved,
     /// Identity tokens by audience, with when they stop being used.
     id_tokens: Mutex<BTreeMap<String, (String, Instant)>>,
     /// `GOOGLE_APPLICATION_CREDENTIALS` and `GCE_METADATA_HOST`.
-    key_file: Option<String>,
-    metadata_host: Option<String>,
+    pub(super) key_file: Option<String>,
+    pub(super) metadata_host: Option<String>,
 }
 
 impl GcpProvider {
     pub fn open(resolved: &Resolved, env: &dyn crate::resolve::Environment) -> Result<GcpProvider> {
-        for f in resolved.functions.values() {
-            if let Some(e) = f.events.iter().find(|e| !matches!(e, Event::Http(_))) {
-                return Err(ProviderError::new(format!(
-                    "`{}` has a {} trigger: {} triggers on Google Cloud are not available yet \
-                     in nubo {} (HTTP routes and `calls:` are)",
-                    f.name,
-                    e.kind(),
-                    e.kind(),
-                    env!("CARGO_PKG_VERSION")
-                )));
-            }
-        }
         Ok(GcpProvider {
             run: CloudRun::new(resolved)?,
             service: resolved.clone(),
@@ -283,7 +274,7 @@ impl GcpProvider {
 }
 
 /// The `client_email` of the service-account key file ADC would use.
-fn key_file_email(path: Option<&str>) -> Result<Option<String>> {
+pub(super) fn key_file_email(path: Option<&str>) -> Result<Option<String>> {
     let Some(path) = path else {
         return Ok(None);
     };
@@ -423,7 +414,11 @@ impl Provider for GcpProvider {
     }
 
     fn route(&self, route: &Route) -> Result<()> {
-        self.block(self.run.route(route))
+        self.block(async {
+            self.run.route(route).await?;
+            // Made once; later switches only read them.
+            self.ensure_triggers().await
+        })
     }
 
     fn retire(&self, release: &StagedRelease, keep: &[StagedRelease]) -> Result<()> {
@@ -432,6 +427,7 @@ impl Provider for GcpProvider {
 
     fn remove(&self) -> Result<()> {
         self.block(async {
+            self.remove_triggers().await?;
             for s in self.services().await? {
                 let Some(name) = s["name"].as_str() else {
                     continue;
@@ -500,6 +496,7 @@ impl Provider for GcpProvider {
                 .iter()
                 .filter_map(|s| s["name"].as_str().map(|n| format!("Cloud Run service {n}")))
                 .collect();
+            out.extend(self.trigger_inventory().await?);
             let sources = self.sources().await?;
             if let Some((bucket, _)) = sources.first() {
                 out.push(format!(

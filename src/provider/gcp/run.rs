@@ -104,16 +104,21 @@ impl CloudRun {
         )
     }
 
-    /// Functions with HTTP routes, in manifest order: the entry services.
-    fn entries(&self) -> Vec<&str> {
-        self.service
-            .functions
-            .values()
-            .filter(|f| {
-                f.events
-                    .iter()
-                    .any(|e| matches!(e, crate::manifest::Event::Http(_)))
-            })
+    /// The services whose traffic is the pointer, in the order a switch
+    /// patches them: functions with HTTP routes (manifest order), then
+    /// functions with other triggers (their Pub/Sub pushes, jobs and
+    /// Eventarc deliveries go to the service's main URL).
+    pub fn entries(&self) -> Vec<&str> {
+        let http = |f: &&crate::resolve::Function| {
+            f.events
+                .iter()
+                .any(|e| matches!(e, crate::manifest::Event::Http(_)))
+        };
+        let functions = self.service.functions.values();
+        functions
+            .clone()
+            .filter(http)
+            .chain(functions.filter(|f| !http(f) && !f.events.is_empty()))
             .map(|f| f.name.as_str())
             .collect()
     }
@@ -153,7 +158,7 @@ impl CloudRun {
                     OPERATION_WAIT.as_secs()
                 )));
             }
-            tokio::time::sleep(Duration::from_millis((50u64 << attempt.min(5)).min(2000))).await;
+            tokio::time::sleep(Duration::from_millis((25u64 << attempt.min(6)).min(2000))).await;
             attempt += 1;
             let name = op["name"]
                 .as_str()
@@ -289,6 +294,13 @@ impl CloudRun {
             "tag": tag,
             "percent": 0,
         });
+        // The release's tag too, so staging has nothing left to do here.
+        let release_tag = json!({
+            "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+            "revision": revision,
+            "tag": spec.release,
+            "percent": 0,
+        });
         let current = if spec.previous.is_none() {
             None
         } else {
@@ -310,6 +322,7 @@ impl CloudRun {
                 body["traffic"] = json!([
                     {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": revision, "percent": 100},
                     tagged,
+                    release_tag,
                 ]);
                 let (status, answer) = self
                     .google
@@ -344,9 +357,13 @@ impl CloudRun {
                 .cloned()
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|t| t["tag"].as_str() != Some(tag.as_str()))
+                .filter(|t| {
+                    t["tag"].as_str() != Some(tag.as_str())
+                        && t["tag"].as_str() != Some(spec.release)
+                })
                 .collect();
             traffic.push(tagged.clone());
+            traffic.push(release_tag.clone());
             body["traffic"] = Value::Array(traffic.clone());
             body["etag"] = service["etag"].clone();
             let name = self.service_name(function);
@@ -445,28 +462,36 @@ impl CloudRun {
         Ok(())
     }
 
-    /// Tag each function's revision of the release with its id (0 %).
+    /// Tag each function's revision of the release with its id (0 %), all
+    /// functions at once; a tag already in place (publish puts it on the
+    /// revisions it makes) is not written again.
     pub async fn stage(&self, release: &StagedRelease) -> Result<()> {
-        for (function, revision) in &release.versions {
-            let service = self.get(function).await?.ok_or_else(|| {
-                ProviderError::new(format!("{} is gone", self.service_id(function)))
-            })?;
-            let mut traffic: Vec<Value> = pinned(&service)
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|t| t["tag"].as_str() != Some(release.id.as_str()))
-                .collect();
-            traffic.push(json!({
-                "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
-                "revision": revision,
-                "tag": release.id,
-                "percent": 0,
-            }));
-            let body = json!({"traffic": traffic, "etag": service["etag"]});
-            self.patch(function, &body, "traffic").await?;
-        }
+        use futures_util::TryStreamExt as _;
+        futures_util::stream::iter(release.versions.iter().map(Ok))
+            .try_for_each_concurrent(16, |(function, revision)| async move {
+                let service = self.get(function).await?.ok_or_else(|| {
+                    ProviderError::new(format!("{} is gone", self.service_id(function)))
+                })?;
+                if Self::tagged(&service, &release.id).as_deref() == Some(revision.as_str()) {
+                    return Ok(());
+                }
+                let mut traffic: Vec<Value> = pinned(&service)
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|t| t["tag"].as_str() != Some(release.id.as_str()))
+                    .collect();
+                traffic.push(json!({
+                    "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+                    "revision": revision,
+                    "tag": release.id,
+                    "percent": 0,
+                }));
+                let body = json!({"traffic": traffic, "etag": service["etag"]});
+                self.patch(function, &body, "traffic").await.map(|_| ())
+            })
+            .await?;
         Ok(())
     }
 
@@ -478,59 +503,95 @@ impl CloudRun {
         })
     }
 
-    /// Move the entry services' traffic to `route`.
+    /// Move the entry services' traffic to `route`: read them all at once,
+    /// send the patches first to last (HTTP entries, then triggered
+    /// functions; one patch when there is one entry), then wait for their
+    /// operations together. An entry already as wanted is not written.
     pub async fn route(&self, route: &Route) -> Result<()> {
-        for function in self.entries() {
-            let service = self.get(function).await?.ok_or_else(|| {
-                ProviderError::new(format!("{} is gone", self.service_id(function)))
-            })?;
-            let revision = |release: &str| {
-                Self::tagged(&service, release).ok_or_else(|| {
-                    ProviderError::new(format!(
-                        "release `{release}` has no revision of `{function}`; it was never staged"
-                    ))
-                })
+        let entries = self.entries();
+        let services = futures_util::future::try_join_all(entries.iter().map(|f| async move {
+            self.get(f)
+                .await?
+                .ok_or_else(|| ProviderError::new(format!("{} is gone", self.service_id(f))))
+        }))
+        .await?;
+        let mut ops = Vec::new();
+        for (function, service) in entries.iter().zip(&services) {
+            let Some(body) = Self::routed(function, service, route)? else {
+                continue;
             };
-            // Every tag stays (at 0 %); the split goes on untagged entries.
-            let mut traffic: Vec<Value> = service["traffic"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|t| t["tag"].as_str().is_some_and(|s| !s.is_empty()))
-                .map(|mut t| {
-                    t["percent"] = json!(0);
-                    t
+            let name = self.service_name(function);
+            let url = self.url(&name);
+            let what = format!("run.projects.locations.services.patch {name}");
+            let op = self
+                .google
+                .json(&what, |c| {
+                    c.patch(&url)
+                        .query(&[("updateMask", "traffic,labels")])
+                        .json(&body)
                 })
-                .collect();
-            let mut labels = service["labels"].as_object().cloned().unwrap_or_default();
-            labels.remove(CANARY_LABEL);
-            let primary_share = match &route.canary {
-                Some((release, percent)) => {
-                    traffic.push(json!({
-                        "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
-                        "revision": revision(release)?,
-                        "percent": percent,
-                    }));
-                    labels.insert(
-                        CANARY_LABEL.to_owned(),
-                        json!(format!("{release}-{percent}")),
-                    );
-                    100 - i64::from(*percent)
-                }
-                None => 100,
-            };
-            traffic.push(json!({
-                "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
-                "revision": revision(&route.primary)?,
-                "percent": primary_share,
-            }));
-            labels.insert(LIVE_LABEL.to_owned(), json!(route.primary));
-            let body =
-                json!({"traffic": merge(traffic), "labels": labels, "etag": service["etag"]});
-            self.patch(function, &body, "traffic,labels").await?;
+                .await?;
+            ops.push((what, op));
         }
+        futures_util::future::try_join_all(
+            ops.into_iter()
+                .map(|(what, op)| async move { self.wait(&what, op).await }),
+        )
+        .await?;
         Ok(())
+    }
+
+    /// The patch that points `service` at `route`, or `None` when it does.
+    fn routed(function: &str, service: &Value, route: &Route) -> Result<Option<Value>> {
+        let revision = |release: &str| {
+            Self::tagged(service, release).ok_or_else(|| {
+                ProviderError::new(format!(
+                    "release `{release}` has no revision of `{function}`; it was never staged"
+                ))
+            })
+        };
+        // Every tag stays (at 0 %); the split goes on untagged entries.
+        let mut traffic: Vec<Value> = service["traffic"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| t["tag"].as_str().is_some_and(|s| !s.is_empty()))
+            .map(|mut t| {
+                t["percent"] = json!(0);
+                t
+            })
+            .collect();
+        let mut labels = service["labels"].as_object().cloned().unwrap_or_default();
+        labels.remove(CANARY_LABEL);
+        let primary_share = match &route.canary {
+            Some((release, percent)) => {
+                traffic.push(json!({
+                    "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+                    "revision": revision(release)?,
+                    "percent": percent,
+                }));
+                labels.insert(
+                    CANARY_LABEL.to_owned(),
+                    json!(format!("{release}-{percent}")),
+                );
+                100 - i64::from(*percent)
+            }
+            None => 100,
+        };
+        traffic.push(json!({
+            "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+            "revision": revision(&route.primary)?,
+            "percent": primary_share,
+        }));
+        labels.insert(LIVE_LABEL.to_owned(), json!(route.primary));
+        let traffic = merge(traffic);
+        if service["traffic"] == traffic && service["labels"] == Value::Object(labels.clone()) {
+            return Ok(None);
+        }
+        Ok(Some(
+            json!({"traffic": traffic, "labels": labels, "etag": service["etag"]}),
+        ))
     }
 
     /// What the first entry service serves, by its labels.

@@ -295,6 +295,50 @@ function sendNeutral(res, result, release) {
   res.end(bytes);
 }
 
+// ---- triggers -------------------------------------------------------------
+
+// nubo points its triggers at `/_nubo/queue/{queue}` (a Pub/Sub push
+// subscription), `/_nubo/schedule` (a Cloud Scheduler job) and
+// `/_nubo/storage/{bucket}?prefix=&suffix=` (an Eventarc trigger); user
+// routes never start with `/_nubo/`.
+function triggerOf(rawPath) {
+  const m = /^\/_nubo\/(queue|schedule|storage)(?:\/([^/]+))?\/?$/.exec(rawPath);
+  return m ? { kind: m[1], name: m[2] ? decode(m[2]) : null } : null;
+}
+
+function triggerEvent(trigger, buf, headers, query, release) {
+  if (trigger.kind === "queue") {
+    const envelope = JSON.parse(buf.toString("utf8"));
+    const m = envelope.message || {};
+    return {
+      queue: trigger.name,
+      messages: [{
+        id: m.messageId || m.message_id || null,
+        body: m.data ? Buffer.from(m.data, "base64").toString("utf8") : "",
+        attributes: m.attributes || {},
+        attempt: Number(envelope.deliveryAttempt || 1),
+      }],
+      release,
+    };
+  }
+  if (trigger.kind === "schedule") {
+    const body = buf.length ? JSON.parse(buf.toString("utf8")) : {};
+    return { time: headers["x-cloudscheduler-scheduletime"] || new Date().toISOString(), schedule: body.schedule, release };
+  }
+  // A CloudEvent in binary mode: ce-type names the event, the body is the object.
+  const object = buf.length ? JSON.parse(buf.toString("utf8")) : {};
+  const key = String(object.name || "");
+  if ((query.prefix && !key.startsWith(query.prefix)) || (query.suffix && !key.endsWith(query.suffix))) return null;
+  const type = String(headers["ce-type"] || "");
+  return {
+    bucket: trigger.name,
+    key,
+    event: type.endsWith(".deleted") ? "deleted" : "created",
+    size: object.size == null ? null : Number(object.size),
+    release,
+  };
+}
+
 // ---- the target -----------------------------------------------------------
 
 async function serve(req, res) {
@@ -318,6 +362,29 @@ async function serve(req, res) {
     return;
   }
   const { rawPath, query } = splitUrl(req);
+  const trigger = String(req.method || "").toUpperCase() === "POST" ? triggerOf(rawPath) : null;
+  if (trigger) {
+    // Pub/Sub push, Cloud Scheduler or Eventarc: the neutral event.
+    const buf = await rawBody(req);
+    let neutral;
+    try {
+      neutral = triggerEvent(trigger, buf, headers, query, release);
+    } catch (err) {
+      sendError(res, 400, "BadEvent", `the ${trigger.kind} delivery is malformed: ${err.message}`, release);
+      return;
+    }
+    if (neutral === null) {
+      sendJson(res, 200, { skipped: true }, release); // outside the trigger's prefix/suffix
+      return;
+    }
+    try {
+      const result = await nubo._run(ctx, () => run(fn, neutral, { ...ctx }));
+      sendJson(res, 200, result === undefined ? null : result, release);
+    } catch (err) {
+      failed(res, err, release); // non-2xx: Pub/Sub and Eventarc deliver again
+    }
+    return;
+  }
   if (isCall) {
     // A `nubo.call`: the handler gets the JSON payload as is.
     const buf = await rawBody(req);

@@ -18,6 +18,7 @@ the HTTP response.
 """
 
 import base64
+import datetime
 import importlib.util
 import json
 import os
@@ -271,6 +272,56 @@ def _neutral_response(result, release):
         return _error(500, "InvalidResponse", f"the handler returned an invalid header: {e}", release)
 
 
+_TRIGGER = re.compile(r"^/_nubo/(queue|schedule|storage)(?:/([^/]+))?/?$")
+
+
+def _trigger_of(raw_path):
+    """nubo points its triggers at ``/_nubo/queue/{queue}`` (a Pub/Sub push
+    subscription), ``/_nubo/schedule`` (a Cloud Scheduler job) and
+    ``/_nubo/storage/{bucket}?prefix=&suffix=`` (an Eventarc trigger)."""
+    m = _TRIGGER.match(raw_path or "")
+    if not m:
+        return None
+    return (m.group(1), urllib.parse.unquote(m.group(2)) if m.group(2) else None)
+
+
+def _trigger_event(trigger, data, headers, args, release):
+    kind, name = trigger
+    if kind == "queue":
+        envelope = json.loads(data)
+        m = envelope.get("message") or {}
+        body = base64.b64decode(m["data"]).decode("utf-8") if m.get("data") else ""
+        return {
+            "queue": name,
+            "messages": [
+                {
+                    "id": m.get("messageId") or m.get("message_id"),
+                    "body": body,
+                    "attributes": m.get("attributes") or {},
+                    "attempt": int(envelope.get("deliveryAttempt") or 1),
+                }
+            ],
+            "release": release,
+        }
+    if kind == "schedule":
+        body = json.loads(data) if data else {}
+        when = headers.get("x-cloudscheduler-scheduletime") or datetime.datetime.now(datetime.timezone.utc).isoformat()
+        return {"time": when, "schedule": body.get("schedule"), "release": release}
+    obj = json.loads(data) if data else {}
+    key = str(obj.get("name") or "")
+    prefix, suffix = args.get("prefix") or "", args.get("suffix") or ""
+    if (prefix and not key.startswith(prefix)) or (suffix and not key.endswith(suffix)):
+        return None
+    kind_of = str(headers.get("ce-type") or "")
+    return {
+        "bucket": name,
+        "key": key,
+        "event": "deleted" if kind_of.endswith(".deleted") else "created",
+        "size": None if obj.get("size") is None else int(obj["size"]),
+        "release": release,
+    }
+
+
 def _serve(request):
     headers = {k.lower(): v for k, v in request.headers.items()}
     is_call = headers.get("nubo-call") == "1"
@@ -288,6 +339,20 @@ def _serve(request):
         return _failed(e, release)
     token = _nubo._set_context(ctx)
     try:
+        raw_path = _raw_path(request)
+        trigger = _trigger_of(raw_path) if request.method.upper() == "POST" else None
+        if trigger:
+            # Pub/Sub push, Cloud Scheduler or Eventarc: the neutral event.
+            try:
+                event = _trigger_event(trigger, request.get_data(), headers, request.args, release)
+            except (ValueError, TypeError, KeyError) as e:
+                return _error(400, "BadEvent", f"the {trigger[0]} delivery is malformed: {e}", release)
+            if event is None:
+                return _json(200, {"skipped": True}, release)  # outside the prefix/suffix
+            try:
+                return _json(200, fn(event, dict(ctx)), release)
+            except Exception as e:
+                return _failed(e, release)  # non-2xx: Pub/Sub and Eventarc deliver again
         if is_call:
             # A nubo.call: the handler gets the JSON payload as is.
             data = request.get_data()

@@ -107,6 +107,10 @@ def handler(event, ctx):
         if event["params"]["id"] == "boom":
             raise ValueError("kaboom " + event["params"]["id"])
         return {"status": 202, "headers": {"x-release": ctx["release"]}, "body": {"event": event, "ctx": ctx}}
+    if isinstance(event, dict) and ("messages" in event or "schedule" in event or "bucket" in event):
+        if event.get("messages") and event["messages"][0]["body"] == "fail":
+            raise RuntimeError("cannot take this message")
+        return {"trigger": event, "ctx": ctx}
     # A nubo.call from api.
     audit = nubo.call("audit", {"order": event.get("id")})
     refused = None
@@ -1068,4 +1072,90 @@ fn python_shim_routes_errors_binary_bodies_and_call_failures() {
             .contains("no identity token from the metadata server"),
         "{body}"
     );
+}
+
+#[test]
+fn python_shim_turns_pubsub_scheduler_and_eventarc_deliveries_into_neutral_events() {
+    let (_tmp, _, worker_dir) = artifacts();
+    let worker = Framework::python(
+        &worker_dir,
+        free_port(),
+        &[
+            ("NUBO_HANDLER", "worker/main.handler"),
+            ("NUBO_FUNCTION", "worker"),
+            ("NUBO_RELEASE", "r3"),
+            ("NUBO_ROUTES", WORKER_ROUTES),
+        ],
+    );
+    let http = client();
+    let post = |path: &str, headers: &[(&str, &str)], body: &str| {
+        let mut r = http
+            .post(worker.url(path))
+            .header("Host", "shop-g-worker-123.europe-west1.run.app")
+            .header("Content-Type", "application/json");
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        json_of(r.body(body.to_owned()).send().unwrap())
+    };
+
+    // A Pub/Sub push: the envelope becomes one neutral message.
+    let envelope = json!({
+        "message": {"data": "aGVsbG8=", "attributes": {"a": "1"}, "messageId": "m-1"},
+        "subscription": "projects/p/subscriptions/shop-g-jobs-worker",
+        "deliveryAttempt": 2,
+    });
+    let (status, _, body) = post("/_nubo/queue/jobs", &[], &envelope.to_string());
+    assert_eq!(status, 200, "{body}\n{}", worker.log());
+    let t = &body["trigger"];
+    assert_eq!(t["queue"], "jobs");
+    assert_eq!(
+        t["messages"],
+        json!([{"id": "m-1", "body": "hello", "attributes": {"a": "1"}, "attempt": 2}])
+    );
+    assert_eq!(t["release"], "r3", "the main URL names no release: NUBO_RELEASE");
+    // A handler that fails answers 500, so Pub/Sub delivers again.
+    let failing = json!({"message": {"data": "ZmFpbA==", "messageId": "m-2"}});
+    let (status, _, _) = post("/_nubo/queue/jobs", &[], &failing.to_string());
+    assert_eq!(status, 500);
+    let (status, _, body) = post("/_nubo/queue/jobs", &[], "not json");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errorType"], "BadEvent");
+
+    // A Cloud Scheduler job.
+    let (status, _, body) = post(
+        "/_nubo/schedule",
+        &[("X-CloudScheduler-ScheduleTime", "2026-11-29T03:00:00Z")],
+        r#"{"nubo":"schedule","schedule":"cron 0 3 * * *"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["trigger"]["schedule"], "cron 0 3 * * *");
+    assert_eq!(body["trigger"]["time"], "2026-11-29T03:00:00Z");
+
+    // An Eventarc CloudEvent (binary mode) for an object; the prefix filters.
+    let ce = [
+        ("ce-specversion", "1.0"),
+        ("ce-type", "google.cloud.storage.object.v1.finalized"),
+        ("ce-id", "e-1"),
+        ("ce-source", "//storage.googleapis.com/projects/_/buckets/shop-g-uploads-p"),
+    ];
+    let (status, _, body) = post(
+        "/_nubo/storage/uploads?prefix=in%2F",
+        &ce,
+        r#"{"bucket":"shop-g-uploads-p","name":"in/a.csv","size":"4"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["trigger"],
+        json!({"bucket": "uploads", "key": "in/a.csv", "event": "created", "size": 4, "release": "r3"})
+    );
+    let (status, _, body) = post(
+        "/_nubo/storage/uploads?prefix=in%2F",
+        &ce,
+        r#"{"bucket":"shop-g-uploads-p","name":"out/b.csv","size":"4"}"#,
+    );
+    assert_eq!((status, body), (200, json!({"skipped": true})));
+    let deleted = [("ce-type", "google.cloud.storage.object.v1.deleted")];
+    let (_, _, body) = post("/_nubo/storage/uploads", &deleted, r#"{"name":"x"}"#);
+    assert_eq!(body["trigger"]["event"], "deleted");
 }

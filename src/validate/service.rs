@@ -276,6 +276,9 @@ fn check_route_path(path: &str) -> Result<(), String> {
     if path.len() > 1 && path.ends_with('/') {
         return Err("must not end with `/`".to_owned());
     }
+    if path == "/_nubo" || path.starts_with("/_nubo/") {
+        return Err("`/_nubo/` is reserved: nubo's triggers deliver there".to_owned());
+    }
     let mut params = Vec::new();
     for seg in path.split('/').skip(1) {
         if seg.is_empty() && path != "/" {
@@ -589,6 +592,8 @@ mod tests {
         assert!(check_route_path("orders").is_err());
         assert!(check_route_path("/a/{id}/{id}").is_err());
         assert!(check_route_path("/a//b").is_err());
+        assert!(check_route_path("/_nubo/queue/q").is_err());
+        assert!(check_route_path("/_nubox").is_ok());
         assert_eq!(route_shape("/a/{id}"), route_shape("/a/{x}"));
     }
 

@@ -1137,3 +1137,81 @@ fn services_are_upserted_listed_page_by_page_shared_and_deleted() {
     );
     s.assert_clean();
 }
+
+#[test]
+fn pubsub_scheduler_and_eventarc_requests_are_checked_against_their_documents() {
+    let s = Session::start();
+    // A misspelled field, a bad enum, a missing required query parameter:
+    // refused as Google would, and recorded.
+    s.send(
+        Method::PUT,
+        "/v1/projects/test-project/topics/orders",
+        &[],
+        Some(&json!({"labelz": {"a": "b"}})),
+    )
+    .error(400, "INVALID_ARGUMENT");
+    s.post(
+        "/v1/projects/test-project/locations/europe-west1/jobs",
+        &[],
+        &json!({
+            "name": "projects/test-project/locations/europe-west1/jobs/nightly",
+            "schedule": "0 3 * * *",
+            "httpTarget": {"uri": "https://x.a.run.app/", "httpMethod": "FETCH"},
+        }),
+    )
+    .error(400, "INVALID_ARGUMENT");
+    s.post(
+        "/v1/projects/test-project/locations/europe-west1/triggers",
+        &[("triggerIdd", "t")],
+        &json!({}),
+    )
+    .error(400, "INVALID_ARGUMENT");
+    assert_eq!(s.fake.violations().len(), 3, "{:#?}", s.fake.violations());
+
+    // Well-formed ones work, and keep state.
+    let s = Session::start();
+    s.send(
+        Method::PUT,
+        "/v1/projects/test-project/topics/orders",
+        &[],
+        Some(&json!({"labels": {"a": "b"}})),
+    )
+    .ok();
+    s.send(
+        Method::PUT,
+        "/v1/projects/test-project/topics/orders",
+        &[],
+        Some(&json!({})),
+    )
+    .error(409, "ALREADY_EXISTS");
+    let sub = s
+        .send(
+            Method::PUT,
+            "/v1/projects/test-project/subscriptions/orders-push",
+            &[],
+            Some(&json!({
+                "topic": "projects/test-project/topics/orders",
+                "pushConfig": {"pushEndpoint": "http://insecure.example/"},
+            })),
+        )
+        .error(400, "INVALID_ARGUMENT");
+    assert!(sub.to_string().contains("push endpoint"), "{sub}");
+    let job = s
+        .post(
+            "/v1/projects/test-project/locations/europe-west1/jobs",
+            &[],
+            &json!({
+                "name": "projects/test-project/locations/europe-west1/jobs/nightly",
+                "schedule": "0 3 * * *",
+                "httpTarget": {"uri": "https://x.a.run.app/", "httpMethod": "POST"},
+            }),
+        )
+        .ok();
+    assert_eq!(job["state"], "ENABLED");
+    s.get(
+        "/v1/projects/test-project/locations/europe-west1/jobs/nightly",
+        &[],
+    )
+    .ok();
+    assert!(s.fake.violations().is_empty(), "{:#?}", s.fake.violations());
+}

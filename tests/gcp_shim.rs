@@ -1113,7 +1113,10 @@ fn python_shim_turns_pubsub_scheduler_and_eventarc_deliveries_into_neutral_event
         t["messages"],
         json!([{"id": "m-1", "body": "hello", "attributes": {"a": "1"}, "attempt": 2}])
     );
-    assert_eq!(t["release"], "r3", "the main URL names no release: NUBO_RELEASE");
+    assert_eq!(
+        t["release"], "r3",
+        "the main URL names no release: NUBO_RELEASE"
+    );
     // A handler that fails answers 500, so Pub/Sub delivers again.
     let failing = json!({"message": {"data": "ZmFpbA==", "messageId": "m-2"}});
     let (status, _, _) = post("/_nubo/queue/jobs", &[], &failing.to_string());
@@ -1137,7 +1140,10 @@ fn python_shim_turns_pubsub_scheduler_and_eventarc_deliveries_into_neutral_event
         ("ce-specversion", "1.0"),
         ("ce-type", "google.cloud.storage.object.v1.finalized"),
         ("ce-id", "e-1"),
-        ("ce-source", "//storage.googleapis.com/projects/_/buckets/shop-g-uploads-p"),
+        (
+            "ce-source",
+            "//storage.googleapis.com/projects/_/buckets/shop-g-uploads-p",
+        ),
     ];
     let (status, _, body) = post(
         "/_nubo/storage/uploads?prefix=in%2F",

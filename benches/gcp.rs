@@ -29,17 +29,6 @@ struct Figures {
     operations: usize,
 }
 
-fn writes(calls: &[(String, String)]) -> usize {
-    calls
-        .iter()
-        .filter(|(id, what)| {
-            !what.starts_with("GET ")
-                && id != gcp_fake::TOKEN_METHOD
-                && !id.ends_with("generateIdToken")
-        })
-        .count()
-}
-
 fn service(dir: &Path, url: &str, n: usize) {
     let mut m = format!(
         "nubo: 1\nservice: bench\ntargets:\n  g: {{ provider: gcp, project: test-project, region: \
@@ -81,7 +70,7 @@ fn run(bin: &Path, dir: &Path, key: &Path, fake: &gcp_fake::Fake, args: &[&str])
     Figures {
         ms,
         requests: calls.len(),
-        writes: writes(&calls),
+        writes: gcp_fake::writes(&calls).len(),
         operations: calls
             .iter()
             .filter(|(id, _)| id == "run.projects.locations.operations.get")

@@ -7,6 +7,9 @@
 //! its own moto server, and nubo reaches it through a recording proxy, so
 //! a test can count exactly which calls a command made.
 
+#[path = "support/files.rs"]
+mod files;
+
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -18,6 +21,8 @@ use assert_cmd::Command;
 use base64::Engine as _;
 use serde_json::Value;
 use sha2::Digest;
+
+use files::{copy_dir, walk};
 
 const REGION: &str = "eu-west-1";
 
@@ -995,19 +1000,6 @@ fn secrets_are_read_from_ssm_and_never_written_down() {
     }
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 #[test]
 fn remove_deletes_what_nubo_made_and_nothing_else() {
     let moto = Moto::start();
@@ -1485,21 +1477,6 @@ fn shop_on(proxy: &Proxy) -> (tempfile::TempDir, PathBuf) {
     assert!(manifest.contains(&proxy.url), "the shop's aws target moved");
     std::fs::write(dir.join("nubo.yaml"), manifest).unwrap();
     (tmp, dir)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let name = e.file_name();
-        if name == ".nubo" || name == "node_modules" {
-            continue;
-        }
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &to.join(&name));
-        } else {
-            std::fs::copy(e.path(), to.join(&name)).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -5,8 +5,12 @@
 //! Google's Functions Framework (`tests/support/gcp_front.rs`), so checks and
 //! `nubo.call` chains execute the shop's handlers.
 
+#[path = "support/files.rs"]
+mod files;
 #[path = "support/gcp_fake.rs"]
 mod gcp_fake;
+
+use files::{copy_dir, walk};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command as Std, Stdio};
@@ -119,20 +123,6 @@ impl Svc {
     }
 }
 
-/// The calls that change something (not reads, not tokens).
-fn writes(calls: &[(String, String)]) -> Vec<String> {
-    calls
-        .iter()
-        .filter(|(id, what)| {
-            !what.starts_with("GET ")
-                && id != gcp_fake::TOKEN_METHOD
-                && !id.ends_with("generateIdToken")
-                && id != "?"
-        })
-        .map(|(id, what)| format!("{id} {what}"))
-        .collect()
-}
-
 fn service(fake: &gcp_fake::Fake, function: &str) -> Value {
     fake.service(&format!("shop-gprod-{function}"))
         .unwrap_or_else(|| panic!("no service for {function}"))
@@ -216,18 +206,6 @@ fn no_violations(fake: &gcp_fake::Fake) {
     );
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.path().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
-}
-
 #[test]
 fn the_shop_chain_deploys_runs_changes_one_function_and_rolls_back() {
     let fake = gcp_fake::Fake::start();
@@ -298,7 +276,7 @@ fn the_shop_chain_deploys_runs_changes_one_function_and_rolls_back() {
     // No change: nothing written.
     let before = fake.calls().len();
     svc.ok(&["deploy", "-t", "gprod"]);
-    let w = writes(&fake.calls()[before..]);
+    let w = gcp_fake::writes(&fake.calls()[before..]);
     assert!(w.is_empty(), "a no-change deploy wrote: {w:#?}");
 
     // checkout changed: one new revision (checkout's), the release's tags,
@@ -370,7 +348,7 @@ fn the_shop_chain_deploys_runs_changes_one_function_and_rolls_back() {
     // the old chain answers again.
     let before = fake.calls().len();
     svc.ok(&["rollback", "-t", "gprod", "--to", "r1", "--yes"]);
-    let w = writes(&fake.calls()[before..]);
+    let w = gcp_fake::writes(&fake.calls()[before..]);
     assert_eq!(w.len(), 1, "rollback wrote: {w:#?}");
     assert!(
         w[0].contains("services.patch") && w[0].contains("shop-gprod-checkout"),
@@ -415,7 +393,7 @@ fn a_failing_check_moves_no_traffic_and_exits_4() {
     );
     assert_eq!(serving(&fake, "checkout"), live, "traffic did not move");
     assert_eq!(service(&fake, "checkout")["labels"]["nubo-live"], "r1");
-    let moved: Vec<String> = writes(&fake.calls()[before..])
+    let moved: Vec<String> = gcp_fake::writes(&fake.calls()[before..])
         .into_iter()
         .filter(|w| w.contains("labels"))
         .collect();
@@ -602,7 +580,7 @@ fn killed_at_any_instant_traffic_names_a_whole_release() {
         whole(&format!("after instant {i}"));
         let before = fake.calls().len();
         svc.ok(&["deploy", "-t", "gprod"]);
-        let w = writes(&fake.calls()[before..]);
+        let w = gcp_fake::writes(&fake.calls()[before..]);
         assert!(w.is_empty(), "instant {i}: not converged, wrote {w:#?}");
     }
     assert!(
@@ -706,21 +684,6 @@ fn shop_example(fake: &gcp_fake::Fake) -> Svc {
         _tmp: tmp,
         dir,
         key,
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let name = e.file_name();
-        if name == ".nubo" || name == "node_modules" {
-            continue;
-        }
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &to.join(&name));
-        } else {
-            std::fs::copy(e.path(), to.join(&name)).unwrap();
-        }
     }
 }
 
@@ -858,7 +821,7 @@ fn the_shop_example_deploys_with_its_queue_schedule_and_bucket() {
     svc.ok(&["deploy", "-t", "gprod"]);
     let before = fake.calls().len();
     svc.ok(&["rollback", "-t", "gprod", "--yes"]);
-    let w = writes(&fake.calls()[before..]);
+    let w = gcp_fake::writes(&fake.calls()[before..]);
     assert!(
         !w.is_empty()
             && w.iter()

@@ -440,6 +440,21 @@ impl Fake {
     }
 }
 
+/// Of [`Fake::calls`], the ones that change something (not reads, not
+/// token requests, not paths no API serves), as `method id  METHOD /path`.
+pub fn writes(calls: &[(String, String)]) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|(id, what)| {
+            !what.starts_with("GET ")
+                && id != TOKEN_METHOD
+                && !id.ends_with("generateIdToken")
+                && id != "?"
+        })
+        .map(|(id, what)| format!("{id} {what}"))
+        .collect()
+}
+
 impl Drop for Fake {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -175,6 +175,27 @@ impl CloudRun {
         }
     }
 
+    /// Wait for the operation a write answered with: `true` when it is done,
+    /// `false` when Cloud Run answered 409 (the thing exists already).
+    async fn settle(
+        &self,
+        what: &str,
+        status: reqwest::StatusCode,
+        answer: &super::Body,
+    ) -> Result<bool> {
+        match status.as_u16() {
+            s if (200..300).contains(&s) => {
+                let op: Value = serde_json::from_slice(&answer.bytes).map_err(|e| {
+                    ProviderError::new(format!("{what}: the answer is not JSON: {e}"))
+                })?;
+                self.wait(what, op).await?;
+                Ok(true)
+            }
+            409 => Ok(false),
+            _ => Err(super::error(what, status, &answer.text())),
+        }
+    }
+
     /// PATCH the service with `body`, fields in `mask`; the service after.
     async fn patch(&self, function: &str, body: &Value, mask: &str) -> Result<Value> {
         let name = self.service_name(function);
@@ -332,21 +353,15 @@ impl CloudRun {
                             .json(&body)
                     })
                     .await?;
-                match status.as_u16() {
-                    s if (200..300).contains(&s) => {
-                        let op: Value = serde_json::from_slice(&answer.bytes).map_err(|e| {
-                            ProviderError::new(format!("{what}: the answer is not JSON: {e}"))
-                        })?;
-                        self.wait(&what, op).await?;
-                        None
-                    }
+                if self.settle(&what, status, &answer).await? {
+                    None
+                } else {
                     // Made by a run that stopped before recording it.
-                    409 => {
-                        Some(self.get(function).await?.ok_or_else(|| {
+                    Some(
+                        self.get(function).await?.ok_or_else(|| {
                             ProviderError::new(format!("{id} exists and does not"))
-                        })?)
-                    }
-                    _ => return Err(super::error(&what, status, &answer.text())),
+                        })?,
+                    )
                 }
             }
         };
@@ -377,16 +392,10 @@ impl CloudRun {
                         .json(&body)
                 })
                 .await?;
-            match status.as_u16() {
-                s if (200..300).contains(&s) => {
-                    let op: Value = serde_json::from_slice(&answer.bytes).map_err(|e| {
-                        ProviderError::new(format!("{what}: the answer is not JSON: {e}"))
-                    })?;
-                    self.wait(&what, op).await?;
-                }
-                // The unit's revision exists (an earlier release published
-                // it): it is the version; make sure its tag is there.
-                409 => {
+            // 409: the unit's revision exists (an earlier release published
+            // it): it is the version; make sure its tag is there.
+            if !self.settle(&what, status, &answer).await? {
+                {
                     let has_tag = service["traffic"]
                         .as_array()
                         .is_some_and(|t| t.iter().any(|t| t["tag"].as_str() == Some(tag.as_str())));
@@ -395,7 +404,6 @@ impl CloudRun {
                         self.patch(function, &body, "traffic").await?;
                     }
                 }
-                _ => return Err(super::error(&what, status, &answer.text())),
             }
         }
         self.set_public(function, spec.function).await?;

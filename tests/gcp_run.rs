@@ -3,8 +3,8 @@
 //! stage tags every function's revision with the release, route moves only
 //! the entry services (keeping every tag), rollback is traffic patches
 //! only, retire drops tags and unused revisions; every request validates
-//! against the discovery documents. (GCP targets are not wired into the
-//! CLI yet: the shim, triggers and checks land with the rest of the issue.)
+//! against the discovery documents. The same backend through the binary,
+//! with triggers and checks, is in `tests/gcp.rs`.
 
 #[path = "support/gcp_fake.rs"]
 mod gcp_fake;

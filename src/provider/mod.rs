@@ -13,6 +13,7 @@
 //! The provider specs (`spec`) say what each cloud allows.
 
 pub mod aws;
+pub mod azure;
 #[cfg(feature = "test-backend")]
 pub mod fake;
 pub mod gcp;
@@ -225,6 +226,11 @@ pub fn open_state(
         }
         Some(url) if url.starts_with("gs://") => {
             crate::provider::gcp::gcs::GcsStore::open(url, resolved.settings.endpoint.as_deref())
+                .map(|s| Box::new(s) as Box<dyn crate::state::StateStore>)
+                .map_err(|e| e.to_string())
+        }
+        Some(url) if url.starts_with("azblob://") => {
+            crate::provider::azure::blob::AzBlobStore::open(url, env)
                 .map(|s| Box::new(s) as Box<dyn crate::state::StateStore>)
                 .map_err(|e| e.to_string())
         }

@@ -1,0 +1,5 @@
+//! Azure: remote state on Blob Storage (`azblob://`). The Function App
+//! backend lands with its own work; Azure targets say so (see
+//! `provider::open`).
+
+pub mod blob;

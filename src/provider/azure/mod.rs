@@ -2,4 +2,5 @@
 //! backend lands with its own work; Azure targets say so (see
 //! `provider::open`).
 
+pub mod arm;
 pub mod blob;

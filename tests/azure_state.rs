@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use nubo::provider::azure::blob::AzBlobStore;
+use nubo::provider::azure::blob::{AzBlobStore, BlobAccount};
 use nubo::state::{LockInfo, State, StateStore};
 
 /// Azurite's well-known development account and key (public, documented by
@@ -243,4 +243,48 @@ fn dead_store_rewrite(az: &Azurite, url: &str, bytes: &[u8]) -> bool {
     }
     std::mem::forget(again);
     true
+}
+
+#[test]
+fn artifacts_are_uploaded_once_and_read_through_expiring_sas_links() {
+    let az = Azurite::start();
+    let blobs = BlobAccount::from_env(ACCOUNT, &az.env()).unwrap();
+    blobs.make_container("nubo-artifacts").unwrap();
+    blobs.make_container("nubo-artifacts").unwrap();
+    let name = format!("shop-aprod/{}.zip", "ab".repeat(32));
+    assert!(
+        blobs
+            .put_if_absent("nubo-artifacts", &name, b"PK zip bytes")
+            .unwrap()
+    );
+    assert!(
+        !blobs
+            .put_if_absent("nubo-artifacts", &name, b"other")
+            .unwrap(),
+        "content-addressed: never sent twice"
+    );
+
+    // Without a signature the blob is private.
+    let anonymous = reqwest::blocking::Client::new();
+    let plain = format!("{}/nubo-artifacts/{name}", az.endpoint);
+    let status = anonymous.get(&plain).send().unwrap().status().as_u16();
+    assert!(matches!(status, 403 | 404), "an unsigned read got {status}");
+
+    // A SAS link reads it, as App Service's run-from-package does.
+    let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let url = blobs.sas_url("nubo-artifacts", &name, later);
+    assert!(url.contains("sp=r") && url.contains("sr=b"), "{url}");
+    let r = anonymous.get(&url).send().unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+    assert_eq!(r.bytes().unwrap().as_ref(), b"PK zip bytes");
+
+    // A tampered or expired link is refused.
+    let tampered = url.replace("sp=r", "sp=rw");
+    assert_eq!(anonymous.get(&tampered).send().unwrap().status(), 403);
+    let expired = blobs.sas_url(
+        "nubo-artifacts",
+        &name,
+        std::time::SystemTime::now() - Duration::from_secs(60),
+    );
+    assert_eq!(anonymous.get(&expired).send().unwrap().status(), 403);
 }

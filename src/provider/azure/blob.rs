@@ -37,13 +37,19 @@ const LOCK_KEY: &str = "lock.json";
 /// Attempts of one request when Azure answers 429, 500 or 503.
 const ATTEMPTS: u32 = 6;
 
-pub struct AzBlobStore {
+/// A storage account's blob service, with its key: signs requests (Shared
+/// Key) and read links (service SAS).
+pub struct BlobAccount {
     http: reqwest::blocking::Client,
-    account: String,
+    pub account: String,
     key: Vec<u8>,
     /// `https://account.blob.core.windows.net`, or an emulator's
     /// `http://127.0.0.1:10000/devstoreaccount1` (path-style).
-    endpoint: String,
+    pub endpoint: String,
+}
+
+pub struct AzBlobStore {
+    blobs: BlobAccount,
     container: String,
     prefix: String,
     /// Lease ids of the blobs this process holds (the lock).
@@ -112,33 +118,31 @@ fn new_lease_id() -> String {
 }
 
 /// An answer: status, ETag, body, Azure's error code.
-struct Answer {
-    status: u16,
-    etag: Option<String>,
-    body: Vec<u8>,
-    code: Option<String>,
-    request_id: Option<String>,
+pub struct Answer {
+    pub status: u16,
+    pub etag: Option<String>,
+    pub body: Vec<u8>,
+    pub code: Option<String>,
+    pub request_id: Option<String>,
 }
 
-impl AzBlobStore {
-    /// Open `url` with the credentials in the environment (`vars`).
-    pub fn open(url: &str, vars: &dyn crate::resolve::Environment) -> io::Result<AzBlobStore> {
-        let (account, container, prefix) = parse_url(url).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "`{url}` is not an Azure Blob state URL (azblob://account/container/prefix)"
-                ),
-            )
-        })?;
+impl BlobAccount {
+    /// The account with the key from the environment:
+    /// `AZURE_STORAGE_CONNECTION_STRING` (whose `AccountName` must be
+    /// `account`; `BlobEndpoint` may point at an emulator) or
+    /// `AZURE_STORAGE_KEY`.
+    pub fn from_env(
+        account: &str,
+        vars: &dyn crate::resolve::Environment,
+    ) -> io::Result<BlobAccount> {
         let (key, endpoint) = match vars.var("AZURE_STORAGE_CONNECTION_STRING") {
             Some(cs) => {
                 let f = connection_fields(&cs);
-                if f.get("accountname").map(String::as_str) != Some(account.as_str()) {
+                if f.get("accountname").map(String::as_str) != Some(account) {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
                         format!(
-                            "AZURE_STORAGE_CONNECTION_STRING is for account `{}`, the state is in `{account}`",
+                            "AZURE_STORAGE_CONNECTION_STRING is for account `{}`, not `{account}`",
                             f.get("accountname").map(String::as_str).unwrap_or("?")
                         ),
                     ));
@@ -164,65 +168,36 @@ impl AzBlobStore {
                 Some(key) => (key, format!("https://{account}.blob.core.windows.net")),
                 None => {
                     return Err(other(format!(
-                        "no credentials for the state in `{url}`: set AZURE_STORAGE_KEY (the \
-                         account key of `{account}`) or AZURE_STORAGE_CONNECTION_STRING"
+                        "no credentials for the storage account `{account}`: set AZURE_STORAGE_KEY \
+                         (its account key) or AZURE_STORAGE_CONNECTION_STRING"
                     )));
                 }
             },
         };
+        BlobAccount::new(account, &key, &endpoint)
+    }
+
+    /// The account `account` with its base64 `key`, at `endpoint`.
+    pub fn new(account: &str, key: &str, endpoint: &str) -> io::Result<BlobAccount> {
         let key = STANDARD
             .decode(key.trim())
             .map_err(|_| other("the storage account key is not base64"))?;
         let http = reqwest::blocking::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_secs(120))
             .build()
             .map_err(other)?;
-        Ok(AzBlobStore {
+        Ok(BlobAccount {
             http,
-            account,
+            account: account.to_owned(),
             key,
             endpoint: endpoint.trim_end_matches('/').to_owned(),
-            container,
-            prefix,
-            leases: Mutex::new(HashMap::new()),
-            page: 5000,
         })
     }
 
-    /// Ask for `n` names per listing page (tests use small pages).
-    pub fn with_page_size(mut self, n: usize) -> AzBlobStore {
-        self.page = n.max(1);
-        self
-    }
-
-    /// Make the container unless it exists (nubo's own tests; a team's
-    /// state container is made by the team, like an S3 or GCS bucket).
-    pub fn make_container(&self) -> io::Result<()> {
-        let a = self.send(
-            reqwest::Method::PUT,
-            None,
-            &[("restype", "container")],
-            &[],
-            &[],
-        )?;
-        match a.status {
-            201 | 409 => Ok(()),
-            _ => Err(self.fail("create the container of", "", &a)),
-        }
-    }
-
-    fn name(&self, key: &str) -> String {
-        if self.prefix.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}/{key}", self.prefix)
-        }
-    }
-
     /// The URL path below the endpoint: `/container[/blob]`, encoded.
-    fn path(&self, blob: Option<&str>) -> String {
-        let mut p = format!("/{}", crate::provider::gcp::encode(&self.container));
+    fn path(container: &str, blob: Option<&str>) -> String {
+        let mut p = format!("/{}", crate::provider::gcp::encode(container));
         if let Some(b) = blob {
             p.push('/');
             p.push_str(
@@ -235,16 +210,18 @@ impl AzBlobStore {
         p
     }
 
-    /// Send one signed request (Shared Key), retrying 429/500/503.
-    fn send(
+    /// Send one signed request (Shared Key) about `container` (and `blob`),
+    /// retrying 429/500/503.
+    pub fn send(
         &self,
         method: reqwest::Method,
+        container: &str,
         blob: Option<&str>,
         query: &[(&str, &str)],
         headers: &[(&str, String)],
         body: &[u8],
     ) -> io::Result<Answer> {
-        let path = self.path(blob);
+        let path = Self::path(container, blob);
         let url = reqwest::Url::parse(&format!("{}{path}", self.endpoint)).map_err(other)?;
         let mut attempt = 0;
         loop {
@@ -359,6 +336,152 @@ impl AzBlobStore {
             });
         }
     }
+}
+
+impl BlobAccount {
+    /// Make `container` unless it exists.
+    pub fn make_container(&self, container: &str) -> io::Result<()> {
+        let a = self.send(
+            reqwest::Method::PUT,
+            container,
+            None,
+            &[("restype", "container")],
+            &[],
+            &[],
+        )?;
+        match a.status {
+            201 | 409 => Ok(()),
+            _ => Err(self.error(&format!("create container {container}"), &a)),
+        }
+    }
+
+    /// Write `blob` unless it exists (content-addressed artifacts): whether
+    /// bytes were sent.
+    pub fn put_if_absent(&self, container: &str, blob: &str, bytes: &[u8]) -> io::Result<bool> {
+        let a = self.send(
+            reqwest::Method::PUT,
+            container,
+            Some(blob),
+            &[],
+            &[
+                ("x-ms-blob-type", "BlockBlob".to_owned()),
+                ("content-type", "application/zip".to_owned()),
+                ("if-none-match", "*".to_owned()),
+            ],
+            bytes,
+        )?;
+        match a.status {
+            201 => Ok(true),
+            409 | 412 => Ok(false),
+            _ => Err(self.error(&format!("upload {container}/{blob}"), &a)),
+        }
+    }
+
+    /// A read-only link to `blob` valid until `expiry` (a service SAS
+    /// signed with the account key: `sp=r`, `sr=b`, HTTPS only unless the
+    /// endpoint is plain HTTP, as an emulator's is).
+    pub fn sas_url(&self, container: &str, blob: &str, expiry: std::time::SystemTime) -> String {
+        let se = humantime::format_rfc3339_seconds(expiry).to_string();
+        let protocol = if self.endpoint.starts_with("https://") {
+            "https"
+        } else {
+            "https,http"
+        };
+        let resource = format!("/blob/{}/{container}/{blob}", self.account);
+        // sp, st, se, canonicalized resource, si, sip, spr, sv, sr,
+        // snapshot time, ses, rscc, rscd, rsce, rscl, rsct.
+        let to_sign = [
+            "r", "", &se, &resource, "", "", protocol, VERSION, "b", "", "", "", "", "", "", "",
+        ]
+        .join("\n");
+        let sig = STANDARD.encode(hmac_sha256(&self.key, to_sign.as_bytes()));
+        let enc = crate::provider::gcp::encode;
+        format!(
+            "{}{}?sv={VERSION}&sr=b&sp=r&se={}&spr={}&sig={}",
+            self.endpoint,
+            Self::path(container, Some(blob)),
+            enc(&se),
+            enc(protocol),
+            enc(&sig)
+        )
+    }
+
+    fn error(&self, what: &str, a: &Answer) -> io::Error {
+        other(format!(
+            "{what} in storage account {}: {} {}{}",
+            self.account,
+            a.status,
+            a.code.as_deref().unwrap_or(""),
+            a.request_id
+                .as_ref()
+                .map(|r| format!(" (request id {r})"))
+                .unwrap_or_default()
+        ))
+    }
+}
+
+impl AzBlobStore {
+    /// Open `url` with the credentials in the environment (`vars`).
+    pub fn open(url: &str, vars: &dyn crate::resolve::Environment) -> io::Result<AzBlobStore> {
+        let (account, container, prefix) = parse_url(url).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "`{url}` is not an Azure Blob state URL (azblob://account/container/prefix)"
+                ),
+            )
+        })?;
+        Ok(AzBlobStore {
+            blobs: BlobAccount::from_env(&account, vars)?,
+            container,
+            prefix,
+            leases: Mutex::new(HashMap::new()),
+            page: 5000,
+        })
+    }
+
+    /// Ask for `n` names per listing page (tests use small pages).
+    pub fn with_page_size(mut self, n: usize) -> AzBlobStore {
+        self.page = n.max(1);
+        self
+    }
+
+    /// Make the container unless it exists (nubo's own tests; a team's
+    /// state container is made by the team, like an S3 or GCS bucket).
+    pub fn make_container(&self) -> io::Result<()> {
+        let a = self.send(
+            reqwest::Method::PUT,
+            None,
+            &[("restype", "container")],
+            &[],
+            &[],
+        )?;
+        match a.status {
+            201 | 409 => Ok(()),
+            _ => Err(self.fail("create the container of", "", &a)),
+        }
+    }
+
+    fn name(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}/{key}", self.prefix)
+        }
+    }
+
+    /// Send one signed request to the state's container.
+    fn send(
+        &self,
+        method: reqwest::Method,
+        blob: Option<&str>,
+        query: &[(&str, &str)],
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> io::Result<Answer> {
+        self.blobs
+            .send(method, &self.container, blob, query, headers, body)
+    }
 
     fn fail(&self, what: &str, key: &str, a: &Answer) -> io::Error {
         let message = String::from_utf8_lossy(&a.body);
@@ -391,7 +514,7 @@ impl AzBlobStore {
     fn describe_key(&self, key: &str) -> String {
         format!(
             "azblob://{}/{}/{}",
-            self.account,
+            self.blobs.account,
             self.container,
             self.name(key)
         )
@@ -658,7 +781,7 @@ impl StateStore for AzBlobStore {
     fn describe(&self) -> String {
         format!(
             "azblob://{}/{}/{}",
-            self.account, self.container, self.prefix
+            self.blobs.account, self.container, self.prefix
         )
     }
 }

@@ -379,6 +379,22 @@ fn generated_files(resolved: &Resolved, f: &Function) -> Vec<(String, Vec<u8>)> 
                 include_str!("../../templates/gcp/python/nubo.py"),
             ),
         ],
+        // Azure Functions, classic (v3) model: function.json files point
+        // at `nubo_azure.js` (see provider::azure::app).
+        (crate::manifest::ProviderKind::Azure, crate::manifest::Language::Node) => &[
+            (
+                "nubo_azure.js",
+                include_str!("../../templates/azure/node/nubo_azure.js"),
+            ),
+            (
+                "node_modules/nubo/index.js",
+                include_str!("../../templates/azure/node/nubo/index.js"),
+            ),
+            (
+                "node_modules/nubo/package.json",
+                include_str!("../../templates/azure/node/nubo/package.json"),
+            ),
+        ],
         _ => &[],
     };
     files

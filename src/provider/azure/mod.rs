@@ -2,5 +2,6 @@
 //! backend lands with its own work; Azure targets say so (see
 //! `provider::open`).
 
+pub mod app;
 pub mod arm;
 pub mod blob;

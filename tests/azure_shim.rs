@@ -1,0 +1,354 @@
+//! The Azure Function App package (`src/provider/azure/app.rs`) and the
+//! Node.js shim (`templates/azure/node/`): a service packaged with
+//! `nubo package`, merged into one app with `host.json`, a `function.json`
+//! per Azure function and `nubo.json`; then the shim's exports are invoked
+//! in Node.js the way the Functions host invokes classic-model functions
+//! (`context`, then the trigger's input), including a `nubo.call` that goes
+//! over HTTP to the same slot's host and back into the shim. (No Functions
+//! host runs here: Core Tools' install downloads a binary, offline.)
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+const MANIFEST: &str = "nubo: 1
+service: shop
+targets:
+  aprod: { provider: azure, subscription: \"00000000-0000-0000-0000-000000000000\", resource_group: shop, location: westeurope }
+defaults:
+  runtime: nodejs22
+  timeout: 20s
+functions:
+  api:
+    handler: api/index.handler
+    include: [\"api/**\"]
+    events:
+      - http: { method: GET, path: \"/orders/{id}\" }
+      - http: { method: POST, path: /echo, public: true }
+      - http: { method: ANY, path: \"/files/{rest+}\" }
+    calls: [worker]
+  worker:
+    handler: worker/index.handler
+    include: [\"worker/**\"]
+    timeout: 45s
+    events:
+      - queue: { name: jobs }
+  report:
+    handler: report/index.handler
+    include: [\"report/**\"]
+    events:
+      - schedule: { cron: \"0 3 * * *\" }
+      - storage: { bucket: uploads, on: created, prefix: in/, suffix: .csv }
+";
+
+const API: &str = r#"
+const nubo = require("nubo");
+exports.handler = async (req, ctx) => {
+  if (req.route === "/orders/{id}") {
+    if (req.params.id === "boom") throw new Error("kaboom");
+    const worker = await nubo.call("worker", { id: req.params.id });
+    return { status: 200, headers: { "x-release": ctx.release }, body: { req, ctx, worker } };
+  }
+  if (req.route === "/echo") return { status: 201, body: req.body, isBase64Encoded: req.isBase64Encoded };
+  return { status: 200, body: { req } };
+};
+"#;
+
+const WORKER: &str = r#"
+exports.handler = async (event, ctx) => {
+  if (event && event.messages) return { queue: event.queue, messages: event.messages, ctx };
+  return { worked: event, ctx };
+};
+"#;
+
+const REPORT: &str = "exports.handler = async (event, ctx) => ({ event, ctx });\n";
+
+/// The driver: a stand-in for the Functions host's HTTP front for
+/// `nubo.call` (it routes `/_nubo/call/{f}` into the shim's `call` export as
+/// the Azure function `{f}-call`), then every export invoked once.
+const DRIVER: &str = r#"
+const http = require("http");
+const dir = process.argv[2];
+const shim = require(dir + "/nubo_azure.js");
+const seen = [];
+const ctx = (name, extra) => ({ executionContext: { functionName: name }, invocationId: "inv-" + name, ...(extra || {}) });
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on("data", (c) => chunks.push(c));
+  req.on("end", async () => {
+    const body = Buffer.concat(chunks);
+    seen.push({ host: req.headers.host, path: req.url, key: req.headers["x-nubo-call-key"], caller: req.headers["nubo-caller"] });
+    const m = /^\/_nubo\/call\/([^/?]+)/.exec(req.url);
+    const r = await shim.call(ctx(m[1] + "-call"), { method: req.method, url: "https://" + req.headers.host + req.url, headers: req.headers, query: {}, params: {}, rawBody: body });
+    res.writeHead(r.status, r.headers);
+    res.end(r.body);
+  });
+});
+const text = (r) => (r && Buffer.isBuffer(r.body) ? { ...r, body: r.body.toString("utf8"), bodyBase64: r.body.toString("base64") } : r);
+server.listen(0, "127.0.0.1", async () => {
+  process.env.NUBO_CALL_BASE = "http://127.0.0.1:" + server.address().port;
+  const host = "shop-aprod-staging.azurewebsites.net";
+  const out = {};
+  out.order = text(await shim.http(ctx("api"), {
+    method: "GET", url: "https://" + host + "/orders/7?x=1", originalUrl: "https://" + host + "/orders/7?x=1",
+    headers: { host, "X-Trace": "t1" }, query: { x: "1" }, params: { id: "7" }, rawBody: "",
+  }));
+  out.boom = text(await shim.http(ctx("api"), { method: "GET", url: "https://" + host + "/orders/boom", headers: {}, query: {}, params: { id: "boom" } }));
+  out.echo = text(await shim.http(ctx("api-http-2"), { method: "POST", url: "https://" + host + "/echo", headers: {}, query: {}, params: {}, rawBody: Buffer.from([0xff, 0x00, 0x41]) }));
+  out.files = text(await shim.http(ctx("api-http-3"), { method: "DELETE", url: "https://" + host + "/files/a/b.txt", headers: {}, query: {}, params: { rest: "a/b.txt" } }));
+  out.unknown = text(await shim.http(ctx("nope"), { method: "GET", url: "https://" + host + "/", headers: {} }));
+  out.callWithoutKey = text(await shim.call(ctx("worker-call"), { method: "POST", url: "https://" + host + "/_nubo/call/worker", headers: {}, rawBody: "{}" }));
+  out.queue = await shim.queue(ctx("worker-queue-1", { bindingData: { id: "m-1", dequeueCount: 2 } }), "hello");
+  out.timer = await shim.timer(ctx("report-timer-1"), { isPastDue: false });
+  out.blob = await shim.blob(ctx("report-blob-1", { bindingData: { name: "day.csv", properties: { length: 4 } } }), Buffer.from("a,b\n"));
+  out.blobSkipped = await shim.blob(ctx("report-blob-1", { bindingData: { name: "day.txt" } }), Buffer.from("x"));
+  try {
+    await shim.queue(ctx("nope-queue"), "x");
+    out.queueUnknown = "no error";
+  } catch (err) {
+    out.queueUnknown = err.message;
+  }
+  out.seen = seen;
+  console.log(JSON.stringify(out));
+  server.close();
+});
+"#;
+
+fn run_nubo(dir: &Path, args: &[&str]) {
+    let out = Command::new(assert_cmd::cargo::cargo_bin("nubo"))
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "nubo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The service at `svc` resolved for `aprod` and packaged into `out`.
+fn packaged(svc: &Path, out: &Path) -> (nubo::resolve::Resolved, nubo::package::Report) {
+    let manifest = svc.join("nubo.yaml");
+    let loaded = nubo::manifest::load(&manifest).unwrap();
+    let resolved =
+        nubo::resolve::resolve(&loaded, "aprod", &std::collections::HashMap::new()).unwrap();
+    let spec = nubo::provider::spec::get(resolved.provider);
+    let report = nubo::package::package(&resolved, &manifest, spec, out).unwrap();
+    (resolved, report)
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(
+        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+#[test]
+fn one_app_package_runs_every_trigger_and_calls_within_its_slot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svc = tmp.path().join("svc");
+    for (file, text) in [
+        ("api/index.js", API),
+        ("worker/index.js", WORKER),
+        ("report/index.js", REPORT),
+    ] {
+        std::fs::create_dir_all(svc.join(file).parent().unwrap()).unwrap();
+        std::fs::write(svc.join(file), text).unwrap();
+    }
+    std::fs::write(svc.join("nubo.yaml"), MANIFEST).unwrap();
+    // `nubo package` works for the target; the library packages it again
+    // for the app builder.
+    run_nubo(&svc, &["package", "-t", "aprod"]);
+    let (resolved, report) = packaged(&svc, &tmp.path().join("out"));
+    let apps =
+        nubo::provider::azure::app::build(&resolved, &report, &tmp.path().join("apps")).unwrap();
+    assert_eq!(apps.len(), 1, "one runtime, one app");
+    assert_eq!(apps[0].app, "shop-aprod");
+    let again =
+        nubo::provider::azure::app::build(&resolved, &report, &tmp.path().join("apps2")).unwrap();
+    assert_eq!(
+        again[0].sha256, apps[0].sha256,
+        "the app package is reproducible"
+    );
+
+    let dir = tmp.path().join("app");
+    zip::ZipArchive::new(std::fs::File::open(&apps[0].path).unwrap())
+        .unwrap()
+        .extract(&dir)
+        .unwrap();
+    // What the Functions host reads.
+    let host = read_json(&dir.join("host.json"));
+    assert_eq!(host["version"], "2.0");
+    assert_eq!(host["extensions"]["http"]["routePrefix"], "");
+    assert_eq!(host["functionTimeout"], "00:00:45");
+    let binding = |f: &str| read_json(&dir.join(f).join("function.json"))["bindings"][0].clone();
+    assert_eq!(
+        binding("api"),
+        json!({"type": "httpTrigger", "direction": "in", "name": "req", "authLevel": "function",
+               "route": "orders/{id}", "methods": ["get", "head"]})
+    );
+    assert_eq!(
+        binding("api-http-2")["authLevel"],
+        "anonymous",
+        "public: true"
+    );
+    assert_eq!(binding("api-http-3")["route"], "files/{*rest}");
+    assert!(binding("api-http-3").get("methods").is_none(), "ANY");
+    assert_eq!(binding("worker-queue-1")["queueName"], "jobs");
+    assert_eq!(binding("worker-call")["route"], "_nubo/call/worker");
+    assert!(
+        !dir.join("api-call").exists(),
+        "only callees get a call route"
+    );
+    assert_eq!(binding("report-timer-1")["schedule"], "0 0 3 * * *");
+    assert_eq!(binding("report-blob-1")["path"], "uploads/in/{name}");
+    for f in [
+        "api/index.js",
+        "worker/index.js",
+        "report/index.js",
+        "nubo_azure.js",
+        "node_modules/nubo/index.js",
+    ] {
+        assert!(dir.join(f).is_file(), "the app has {f}");
+    }
+
+    // The shim under Node.js, as the host invokes it.
+    let driver = tmp.path().join("driver.js");
+    std::fs::write(&driver, DRIVER).unwrap();
+    let run = Command::new("node")
+        .arg(&driver)
+        .arg(&dir)
+        .current_dir(&dir)
+        .env("NUBO_RELEASE", "r2")
+        .env("NUBO_CALL_KEY", "k3y")
+        .env("WEBSITE_HOSTNAME", "shop-aprod-staging.azurewebsites.net")
+        .env("WEBSITE_SITE_NAME", "shop-aprod")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let out: Value = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        )
+    });
+
+    let order = &out["order"];
+    assert_eq!(order["status"], 200, "{order}");
+    assert_eq!(order["headers"]["x-release"], "r2");
+    assert_eq!(order["headers"]["nubo-release"], "r2");
+    let body: Value = serde_json::from_str(order["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["req"]["method"], "GET");
+    assert_eq!(body["req"]["path"], "/orders/7");
+    assert_eq!(body["req"]["route"], "/orders/{id}");
+    assert_eq!(body["req"]["params"], json!({"id": "7"}));
+    assert_eq!(body["req"]["query"], json!({"x": "1"}));
+    assert_eq!(
+        body["req"]["headers"]["x-trace"], "t1",
+        "header names are lower case"
+    );
+    assert_eq!(
+        body["ctx"],
+        json!({"release": "r2", "function": "api", "requestId": "inv-api"})
+    );
+    assert_eq!(body["worker"]["worked"], json!({"id": "7"}), "{body}");
+    assert_eq!(body["worker"]["ctx"]["function"], "worker");
+    // The call went to the same slot's host, with the key and the caller.
+    assert_eq!(
+        out["seen"],
+        json!([{"host": "shop-aprod-staging.azurewebsites.net", "path": "/_nubo/call/worker",
+                "key": "k3y", "caller": "api"}])
+    );
+
+    assert_eq!(out["boom"]["status"], 500);
+    assert!(out["boom"]["body"].as_str().unwrap().contains("kaboom"));
+    assert_eq!(out["echo"]["status"], 201);
+    assert_eq!(
+        out["echo"]["bodyBase64"], "/wBB",
+        "binary bodies round-trip"
+    );
+    let files: Value = serde_json::from_str(out["files"]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(files["req"]["params"]["rest"], "a/b.txt");
+    assert_eq!(files["req"]["method"], "DELETE");
+    assert_eq!(out["unknown"]["status"], 500);
+    assert!(
+        out["unknown"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("nubo.json has no Azure function")
+    );
+    assert_eq!(out["callWithoutKey"]["status"], 401, "a call needs the key");
+
+    assert_eq!(
+        out["queue"]["messages"],
+        json!([{"id": "m-1", "body": "hello", "attributes": {}, "attempt": 2}])
+    );
+    assert_eq!(out["queue"]["queue"], "jobs");
+    assert_eq!(out["timer"]["event"]["schedule"], "cron 0 3 * * *");
+    assert_eq!(out["timer"]["event"]["release"], "r2");
+    assert_eq!(
+        out["blob"]["event"],
+        json!({"bucket": "uploads", "key": "in/day.csv", "event": "created", "size": 4, "release": "r2"})
+    );
+    assert_eq!(out["blobSkipped"], Value::Null, "outside the suffix");
+    assert!(
+        out["queueUnknown"]
+            .as_str()
+            .unwrap()
+            .contains("no Azure function"),
+        "{}",
+        out["queueUnknown"]
+    );
+}
+
+#[test]
+fn mixed_runtimes_and_deleted_events_are_refused_for_now() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svc = tmp.path().join("svc");
+    std::fs::create_dir_all(svc.join("api")).unwrap();
+    std::fs::write(svc.join("api/index.js"), API).unwrap();
+    std::fs::write(
+        svc.join("api/main.py"),
+        "def handler(e, c):\n    return e\n",
+    )
+    .unwrap();
+    let manifest = MANIFEST
+        .replace(
+            "include: [\"worker/**\"]",
+            "include: [\"api/**\"]\n    runtime: python3.12",
+        )
+        .replace("handler: worker/index.handler", "handler: api/main.handler")
+        .replace("report/index.handler", "api/index.handler")
+        .replace("include: [\"report/**\"]", "include: [\"api/**\"]");
+    std::fs::write(svc.join("nubo.yaml"), &manifest).unwrap();
+    let (resolved, report) = packaged(&svc, &tmp.path().join("out"));
+    let names = nubo::provider::azure::app::app_names(&resolved);
+    assert_eq!(names["api"], "shop-aprod-node");
+    assert_eq!(names["worker"], "shop-aprod-python", "one app per runtime");
+    let err = nubo::provider::azure::app::build(&resolved, &report, &tmp.path().join("apps"))
+        .unwrap_err();
+    assert!(
+        err.contains("python Function Apps are not available yet"),
+        "{err}"
+    );
+    let mut deleted = resolved.clone();
+    for f in deleted.functions.values_mut() {
+        for e in &mut f.events {
+            if let nubo::manifest::Event::Storage(s) = e {
+                s.on = nubo::manifest::StorageOn::Deleted;
+            }
+        }
+    }
+    let report_fn: Vec<&nubo::resolve::Function> = deleted.functions.values().collect();
+    let err = nubo::provider::azure::app::host_files(&deleted, &report_fn).unwrap_err();
+    assert!(err.contains("Event Grid"), "{err}");
+}

@@ -310,8 +310,221 @@ fn one_app_package_runs_every_trigger_and_calls_within_its_slot() {
     );
 }
 
+const PY_API: &str = r#"
+import nubo
+
+def handler(req, ctx):
+    if req["route"] == "/orders/{id}":
+        if req["params"]["id"] == "boom":
+            raise ValueError("kaboom")
+        worker = nubo.call("worker", {"id": req["params"]["id"]})
+        return {"status": 200, "headers": {"x-release": ctx["release"]}, "body": {"req": req, "ctx": ctx, "worker": worker}}
+    if req["route"] == "/echo":
+        return {"status": 201, "body": req["body"], "isBase64Encoded": req["isBase64Encoded"]}
+    return {"status": 200, "body": {"req": req}}
+"#;
+
+const PY_WORKER: &str = r#"
+def handler(event, ctx):
+    if isinstance(event, dict) and "messages" in event:
+        return {"queue": event["queue"], "messages": event["messages"], "ctx": ctx}
+    return {"worked": event, "ctx": ctx}
+"#;
+
+const PY_REPORT: &str = "def handler(event, ctx):\n    return {\"event\": event, \"ctx\": ctx}\n";
+
+/// The Python driver: the worker's own types (`azure.functions`) handed to
+/// the shim as the Python worker would, and a stand-in HTTP front for
+/// `nubo.call` that routes into the shim's `call`.
+const PY_DRIVER: &str = r#"
+import base64, json, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+sys.path.insert(0, sys.argv[1])
+import azure.functions as func
+import azure.functions.queue as q
+import azure.functions.blob as b
+import azure.functions.timer as t
+import importlib.util
+import os
+
+def entry(folder):
+    # What the worker does: load the folder's __init__.py, take `main`.
+    spec = importlib.util.spec_from_file_location(folder.replace("-", "_"), os.path.join(sys.argv[1], folder, "__init__.py"))
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    return m.main
+
+class Ctx:
+    def __init__(self, name):
+        self.function_name = name
+        self.invocation_id = "inv-" + name
+
+seen = []
+class Front(BaseHTTPRequestHandler):
+    def do_POST(self):
+        data = self.rfile.read(int(self.headers.get("content-length") or 0))
+        seen.append({"host": self.headers.get("host"), "path": self.path,
+                     "key": self.headers.get("x-nubo-call-key"), "caller": self.headers.get("nubo-caller")})
+        fn = self.path.rsplit("/", 1)[1]
+        r = entry(fn + "-call")(func.HttpRequest(method="POST", url="https://" + self.headers.get("host") + self.path,
+                                headers=dict(self.headers), params={}, route_params={}, body=data), Ctx(fn + "-call"))
+        self.send_response(r.status_code)
+        for k, v in r.headers.items():
+            self.send_header(k, v)
+        body = r.get_body()
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Front)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+os.environ["NUBO_CALL_BASE"] = "http://127.0.0.1:%d" % server.server_address[1]
+host = "shop-aprod-staging.azurewebsites.net"
+
+def resp(r):
+    body = r.get_body()
+    return {"status": r.status_code, "headers": dict(r.headers), "body": body.decode("utf-8", "replace"),
+            "bodyBase64": base64.b64encode(body).decode()}
+
+def req(method, path, route_params=None, body=b"", params=None, headers=None):
+    return func.HttpRequest(method=method, url="https://" + host + path, headers=headers or {}, params=params or {},
+                            route_params=route_params or {}, body=body)
+
+out = {}
+out["order"] = resp(entry("api")(req("GET", "/orders/7?x=1", {"id": "7"}, params={"x": "1"}, headers={"X-Trace": "t1"}), Ctx("api")))
+out["boom"] = resp(entry("api")(req("GET", "/orders/boom", {"id": "boom"}), Ctx("api")))
+out["echo"] = resp(entry("api-http-2")(req("POST", "/echo", body=bytes([0xff, 0x00, 0x41])), Ctx("api-http-2")))
+out["files"] = resp(entry("api-http-3")(req("DELETE", "/files/a/b.txt", {"rest": "a/b.txt"}), Ctx("api-http-3")))
+out["callWithoutKey"] = resp(entry("worker-call")(req("POST", "/_nubo/call/worker", body=b"{}"), Ctx("worker-call")))
+out["queue"] = entry("worker-queue-1")(q.QueueMessage(id="m-1", body=b"hello", dequeue_count=2), Ctx("worker-queue-1"))
+out["timer"] = entry("report-timer-1")(t.TimerRequest(past_due=False), Ctx("report-timer-1"))
+out["blob"] = entry("report-blob-1")(b.InputStream(data=b"a,b\n", name="uploads/in/day.csv", length=4), Ctx("report-blob-1"))
+out["blobSkipped"] = entry("report-blob-1")(b.InputStream(data=b"x", name="uploads/in/day.txt", length=1), Ctx("report-blob-1"))
+out["seen"] = seen
+print(json.dumps(out))
+server.shutdown()
+"#;
+
 #[test]
-fn mixed_runtimes_and_deleted_events_are_refused_for_now() {
+fn the_python_shim_runs_with_azure_functions_types() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svc = tmp.path().join("svc");
+    for (file, text) in [
+        ("api/main.py", PY_API),
+        ("worker/main.py", PY_WORKER),
+        ("report/main.py", PY_REPORT),
+    ] {
+        std::fs::create_dir_all(svc.join(file).parent().unwrap()).unwrap();
+        std::fs::write(svc.join(file), text).unwrap();
+    }
+    let manifest = MANIFEST
+        .replace("runtime: nodejs22", "runtime: python3.12")
+        .replace("/index.handler", "/main.handler");
+    std::fs::write(svc.join("nubo.yaml"), manifest).unwrap();
+    let (resolved, report) = packaged(&svc, &tmp.path().join("out"));
+    let apps =
+        nubo::provider::azure::app::build(&resolved, &report, &tmp.path().join("apps")).unwrap();
+    assert_eq!(apps.len(), 1);
+    let dir = tmp.path().join("app");
+    zip::ZipArchive::new(std::fs::File::open(&apps[0].path).unwrap())
+        .unwrap()
+        .extract(&dir)
+        .unwrap();
+    let fj = read_json(&dir.join("api/function.json"));
+    assert_eq!(fj["scriptFile"], "__init__.py");
+    assert_eq!(fj["entryPoint"], "main");
+    let init = std::fs::read_to_string(dir.join("api-http-2/__init__.py")).unwrap();
+    assert!(
+        init.contains("from nubo_azure import http as main"),
+        "{init}"
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("worker-call/__init__.py"))
+            .unwrap()
+            .contains("import call as main")
+    );
+
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        python.is_file(),
+        "the project's .venv is missing: run ./scripts/test (it installs azure-functions)"
+    );
+    let driver = tmp.path().join("driver.py");
+    std::fs::write(&driver, PY_DRIVER).unwrap();
+    let run = Command::new(&python)
+        .arg(&driver)
+        .arg(&dir)
+        .current_dir(&dir)
+        .env("NUBO_RELEASE", "r2")
+        .env("NUBO_CALL_KEY", "k3y")
+        .env("WEBSITE_HOSTNAME", "shop-aprod-staging.azurewebsites.net")
+        .env("WEBSITE_SITE_NAME", "shop-aprod")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let out: Value = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        )
+    });
+    let order = &out["order"];
+    assert_eq!(
+        order["status"],
+        200,
+        "{order}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(order["headers"]["x-release"], "r2");
+    let body: Value = serde_json::from_str(order["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["req"]["path"], "/orders/7");
+    assert_eq!(body["req"]["route"], "/orders/{id}");
+    assert_eq!(body["req"]["params"], json!({"id": "7"}));
+    assert_eq!(body["req"]["query"], json!({"x": "1"}));
+    assert_eq!(body["req"]["headers"]["x-trace"], "t1");
+    assert_eq!(
+        body["ctx"],
+        json!({"release": "r2", "function": "api", "requestId": "inv-api"})
+    );
+    assert_eq!(body["worker"]["worked"], json!({"id": "7"}), "{body}");
+    assert_eq!(body["worker"]["ctx"]["function"], "worker");
+    assert_eq!(
+        out["seen"],
+        json!([{"host": "shop-aprod-staging.azurewebsites.net", "path": "/_nubo/call/worker",
+                "key": "k3y", "caller": "api"}])
+    );
+    assert_eq!(out["boom"]["status"], 500);
+    assert!(out["boom"]["body"].as_str().unwrap().contains("kaboom"));
+    assert_eq!(out["echo"]["status"], 201);
+    assert_eq!(
+        out["echo"]["bodyBase64"], "/wBB",
+        "binary bodies round-trip"
+    );
+    let files: Value = serde_json::from_str(out["files"]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(files["req"]["params"]["rest"], "a/b.txt");
+    assert_eq!(out["callWithoutKey"]["status"], 401);
+    assert_eq!(
+        out["queue"]["messages"],
+        json!([{"id": "m-1", "body": "hello", "attributes": {}, "attempt": 2}])
+    );
+    assert_eq!(out["timer"]["event"]["schedule"], "cron 0 3 * * *");
+    assert_eq!(
+        out["blob"]["event"],
+        json!({"bucket": "uploads", "key": "in/day.csv", "event": "created", "size": 4, "release": "r2"})
+    );
+    assert_eq!(out["blobSkipped"], Value::Null);
+}
+
+#[test]
+fn mixed_runtimes_get_one_app_each_and_deleted_events_are_refused_for_now() {
     let tmp = tempfile::tempdir().unwrap();
     let svc = tmp.path().join("svc");
     std::fs::create_dir_all(svc.join("api")).unwrap();
@@ -334,12 +547,28 @@ fn mixed_runtimes_and_deleted_events_are_refused_for_now() {
     let names = nubo::provider::azure::app::app_names(&resolved);
     assert_eq!(names["api"], "shop-aprod-node");
     assert_eq!(names["worker"], "shop-aprod-python", "one app per runtime");
-    let err = nubo::provider::azure::app::build(&resolved, &report, &tmp.path().join("apps"))
-        .unwrap_err();
-    assert!(
-        err.contains("python Function Apps are not available yet"),
-        "{err}"
+    let apps =
+        nubo::provider::azure::app::build(&resolved, &report, &tmp.path().join("apps")).unwrap();
+    let by_name: std::collections::BTreeMap<&str, &nubo::provider::azure::app::AppPackage> =
+        apps.iter().map(|a| (a.app.as_str(), a)).collect();
+    assert_eq!(
+        by_name["shop-aprod-python"].azure_functions,
+        ["worker-call", "worker-queue-1"]
     );
+    assert!(
+        by_name["shop-aprod-node"]
+            .azure_functions
+            .contains(&"api".to_owned())
+    );
+    // The node app's nubo.json says where `worker` lives, for nubo.call.
+    let mut zip =
+        zip::ZipArchive::new(std::fs::File::open(&by_name["shop-aprod-node"].path).unwrap())
+            .unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("nubo.json").unwrap(), &mut text).unwrap();
+    let nubo_json: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(nubo_json["apps"]["worker"], "shop-aprod-python");
+
     let mut deleted = resolved.clone();
     for f in deleted.functions.values_mut() {
         for e in &mut f.events {
@@ -348,7 +577,7 @@ fn mixed_runtimes_and_deleted_events_are_refused_for_now() {
             }
         }
     }
-    let report_fn: Vec<&nubo::resolve::Function> = deleted.functions.values().collect();
-    let err = nubo::provider::azure::app::host_files(&deleted, &report_fn).unwrap_err();
+    let functions: Vec<&nubo::resolve::Function> = deleted.functions.values().collect();
+    let err = nubo::provider::azure::app::host_files(&deleted, &functions).unwrap_err();
     assert!(err.contains("Event Grid"), "{err}");
 }

@@ -395,6 +395,16 @@ fn generated_files(resolved: &Resolved, f: &Function) -> Vec<(String, Vec<u8>)> 
                 include_str!("../../templates/azure/node/nubo/package.json"),
             ),
         ],
+        (crate::manifest::ProviderKind::Azure, crate::manifest::Language::Python) => &[
+            (
+                "nubo_azure.py",
+                include_str!("../../templates/azure/python/nubo_azure.py"),
+            ),
+            (
+                "nubo.py",
+                include_str!("../../templates/azure/python/nubo.py"),
+            ),
+        ],
         _ => &[],
     };
     files

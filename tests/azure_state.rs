@@ -5,94 +5,15 @@
 //! blob lease (held, renewed, released; broken when its holder is dead or
 //! expired).
 
+#[path = "support/azurite.rs"]
+mod azurite;
+
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use azurite::{ACCOUNT, Azurite, KEY};
 use nubo::provider::azure::blob::{AzBlobStore, BlobAccount};
 use nubo::state::{LockInfo, State, StateStore};
-
-/// Azurite's well-known development account and key (public, documented by
-/// Microsoft for the emulator; it protects nothing).
-const ACCOUNT: &str = "devstoreaccount1";
-const KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-
-/// Azurite's blob service on a free loopback port, stopped on drop.
-struct Azurite {
-    child: Child,
-    endpoint: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Azurite {
-    fn start() -> Azurite {
-        let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/azure/node_modules/azurite/dist/src/blob/main.js");
-        assert!(
-            bin.is_file(),
-            "Azurite is not installed at {}: run ./scripts/test, which runs `npm ci --prefix tests/azure`",
-            bin.display()
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new("node")
-            .arg(&bin)
-            .args([
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                "0",
-                "--inMemoryPersistence",
-                "--skipApiVersionCheck",
-            ])
-            // Its debug log and any stray files stay out of the repository.
-            .current_dir(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start Azurite");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let endpoint = loop {
-            let line = lines
-                .next()
-                .expect("Azurite exited before listening")
-                .unwrap();
-            if let Some(url) = line.split("listens on ").nth(1) {
-                break url.trim().to_owned();
-            }
-        };
-        // Keep draining its output so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.by_ref() {});
-        Azurite {
-            child,
-            endpoint: format!("{endpoint}/{ACCOUNT}"),
-            _dir: dir,
-        }
-    }
-
-    fn env(&self) -> HashMap<String, String> {
-        HashMap::from([(
-            "AZURE_STORAGE_CONNECTION_STRING".to_owned(),
-            format!(
-                "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};BlobEndpoint={};",
-                self.endpoint
-            ),
-        )])
-    }
-
-    fn open(&self, url: &str) -> AzBlobStore {
-        AzBlobStore::open(url, &self.env()).unwrap()
-    }
-}
-
-impl Drop for Azurite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn blob_state_conditional_writes_listing_and_lease_lock() {

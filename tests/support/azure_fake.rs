@@ -384,6 +384,15 @@ impl Fake {
             .insert(account.to_ascii_lowercase(), key.to_owned());
     }
 
+    /// The blob endpoint `StorageAccounts_GetProperties` reports for
+    /// `account` (`primaryEndpoints.blob`), e.g. Azurite's
+    /// `http://127.0.0.1:PORT/{account}`; otherwise Azure's own.
+    pub fn set_blob_endpoint(&self, account: &str, url: &str) {
+        self.lock()
+            .blob_endpoints
+            .insert(account.to_ascii_lowercase(), url.to_owned());
+    }
+
     /// Completed slot swaps.
     pub fn swaps(&self) -> usize {
         let mut st = self.lock();
@@ -940,6 +949,7 @@ impl State {
             groups: BTreeMap::new(),
             accounts: BTreeMap::new(),
             storage_keys: HashMap::new(),
+            blob_endpoints: HashMap::new(),
             plans: BTreeMap::new(),
             sites: BTreeMap::new(),
             operations: BTreeMap::new(),
@@ -1713,7 +1723,11 @@ impl State {
         properties.insert(
             "primaryEndpoints".into(),
             json!({
-                "blob": endpoint("blob"),
+                "blob": self
+                    .blob_endpoints
+                    .get(&a.name.to_ascii_lowercase())
+                    .cloned()
+                    .unwrap_or_else(|| endpoint("blob")),
                 "queue": endpoint("queue"),
                 "table": endpoint("table"),
                 "file": endpoint("file"),
@@ -3505,6 +3519,8 @@ struct State {
     /// By lowercase name: storage account names are global.
     accounts: BTreeMap<String, Account>,
     storage_keys: HashMap<String, String>,
+    /// `primaryEndpoints.blob` overrides (Azurite), by account.
+    blob_endpoints: HashMap<String, String>,
     /// By lowercase id.
     plans: BTreeMap<String, Plan>,
     /// By lowercase id.

@@ -4,4 +4,5 @@
 
 pub mod app;
 pub mod arm;
+pub mod base;
 pub mod blob;

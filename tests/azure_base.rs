@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use azure_fake::{CLIENT_ID, CLIENT_SECRET, Fake, SUBSCRIPTION_ID, TENANT_ID};
 use nubo::provider::azure::arm::Arm;
 use nubo::provider::azure::base::{self, CONTAINER};
+use nubo::provider::azure::slots;
 
 const MANIFEST: &str = "nubo: 1
 service: shop
@@ -157,6 +158,86 @@ fn the_base_is_made_once_then_only_read() {
         .cloned()
         .collect();
     assert!(writes.is_empty(), "a second run wrote: {writes:#?}");
+
+    // Releases through the staging slot: stage, one swap; the previous
+    // release waits in staging for a one-swap rollback.
+    let blobs = made.ensure_container().unwrap();
+    let site = format!(
+        "/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/shop-rg/providers/Microsoft.Web/sites/shop-aprod-node"
+    );
+    let link = |release: &str| {
+        let name = format!("shop-aprod-node/{release}.zip");
+        blobs
+            .put_if_absent(CONTAINER, &name, format!("PK {release}").as_bytes())
+            .unwrap();
+        blobs.sas_url(
+            CONTAINER,
+            &name,
+            std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
+        )
+    };
+    let (url1, url2) = (link("r1"), link("r2"));
+    let env = |v: &str| std::collections::BTreeMap::from([("STAGE".to_owned(), v.to_owned())]);
+    let content = |slot: Option<&str>| match fake.content("shop-aprod-node", slot) {
+        azure_fake::Content::Url(u) => u,
+        other => panic!("{other:?}"),
+    };
+    rt.block_on(async {
+        slots::stage(&arm, &site, "r1", &url1, &env("one"))
+            .await
+            .unwrap();
+        assert_eq!(fake.trigger_syncs("shop-aprod-node", Some("staging")), 1);
+        let before = fake.calls().len();
+        slots::swap(&arm, &site).await.unwrap();
+        let writes: Vec<String> = fake.calls()[before..]
+            .iter()
+            .filter(|(_, what)| what.starts_with("POST ") || what.starts_with("PUT "))
+            .map(|(id, _)| id.clone())
+            .collect();
+        assert_eq!(
+            writes,
+            ["WebApps_SwapSlotSlot"],
+            "the switch is one swap: {writes:?}"
+        );
+        assert_eq!(
+            slots::serving(&arm, &site).await.unwrap().0.as_deref(),
+            Some("r1")
+        );
+        assert_eq!(content(None), url1, "production runs r1's package");
+
+        slots::stage(&arm, &site, "r2", &url2, &env("two"))
+            .await
+            .unwrap();
+        slots::swap(&arm, &site).await.unwrap();
+        assert_eq!(
+            slots::serving(&arm, &site).await.unwrap(),
+            (Some("r2".to_owned()), Some("r1".to_owned()))
+        );
+        assert_eq!(content(None), url2);
+        let prod = slots::settings(&arm, &site, None).await.unwrap();
+        assert_eq!(prod["STAGE"], "two", "the release's settings moved with it");
+        assert_eq!(
+            prod["FUNCTIONS_WORKER_RUNTIME"], "node",
+            "the host's settings stay"
+        );
+
+        // A swap that fails moves nothing.
+        fake.fail_next_swap();
+        assert!(slots::swap(&arm, &site).await.is_err());
+        assert_eq!(content(None), url2);
+
+        // Rollback to r1: staging holds it, so one swap.
+        assert_eq!(slots::swap_back(&arm, &site, "r1").await.unwrap(), Some(()));
+        assert_eq!(content(None), url1);
+        assert_eq!(
+            slots::swap_back(&arm, &site, "r7").await.unwrap(),
+            None,
+            "an older release must be staged first"
+        );
+    });
+    // The package links work as App Service would fetch them.
+    let r = reqwest::blocking::Client::new().get(&url1).send().unwrap();
+    assert_eq!(r.bytes().unwrap().as_ref(), b"PK r1");
 
     let violations = fake.violations();
     assert!(

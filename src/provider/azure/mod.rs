@@ -6,3 +6,4 @@ pub mod app;
 pub mod arm;
 pub mod base;
 pub mod blob;
+pub mod slots;

@@ -91,6 +91,10 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::{Map, Value};
 
+#[path = "spec_text.rs"]
+mod spec_text;
+use spec_text::{describe, entry_path, field_path, malformed_escape, percent_decode};
+
 /// How many `$ref`s in a row may be followed before the chain is taken for a
 /// cycle (`A` is `$ref: B` and `B` is `$ref: A`), which would otherwise never
 /// reach a schema that consumes part of the JSON value.
@@ -1368,7 +1372,7 @@ impl Loader {
                 }
             }
         };
-        let pointer = percent_decode(fragment);
+        let pointer = percent_decode(fragment, false);
         if self.docs[target].value.pointer(&pointer).is_none() {
             self.dangling.push(format!("{at} -> {reference}"));
             return None;
@@ -2027,7 +2031,7 @@ fn split_path(path: &str) -> Option<Vec<String>> {
     Some(
         path.strip_prefix('/')?
             .split('/')
-            .map(percent_decode)
+            .map(|s| percent_decode(s, false))
             .collect(),
     )
 }
@@ -2051,73 +2055,4 @@ fn string_list(v: &Value) -> Option<Vec<String>> {
             .filter_map(|i| i.as_str().map(str::to_owned))
             .collect()
     })
-}
-
-/// Decodes `%XX` escapes; malformed escapes are kept as they are.
-fn percent_decode(raw: &str) -> String {
-    if !raw.contains('%') {
-        return raw.to_owned();
-    }
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match (bytes[i], hex_pair(bytes, i + 1)) {
-            (b'%', Some(decoded)) => {
-                out.push(decoded);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-/// The byte two hex digits at `bytes[at..at + 2]` spell, if they do.
-fn hex_pair(bytes: &[u8], at: usize) -> Option<u8> {
-    let pair = bytes.get(at..at + 2)?;
-    let digit = |b: u8| (b as char).to_digit(16);
-    Some((digit(pair[0])? * 16 + digit(pair[1])?) as u8)
-}
-
-/// The first `%` in `path` not followed by two hex digits, with what follows.
-fn malformed_escape(path: &str) -> Option<String> {
-    let bytes = path.as_bytes();
-    (0..bytes.len())
-        .find(|&i| bytes[i] == b'%' && hex_pair(bytes, i + 1).is_none())
-        .map(|i| path[i..].chars().take(3).collect())
-}
-
-/// `at.key`, or `at["key"]` when the key is not a plain identifier.
-fn field_path(at: &str, key: &str) -> String {
-    let plain = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if plain {
-        format!("{at}.{key}")
-    } else {
-        entry_path(at, key)
-    }
-}
-
-/// `at["key"]`: a map entry (`tags["env"]`).
-fn entry_path(at: &str, key: &str) -> String {
-    format!("{at}[{}]", Value::from(key))
-}
-
-/// A short description of a JSON value for "expected X, got Y" messages.
-fn describe(value: &Value) -> String {
-    match value {
-        Value::Null => "null".to_owned(),
-        Value::Bool(b) => format!("boolean {b}"),
-        Value::Number(n) => format!("number {n}"),
-        Value::String(s) if s.chars().count() > 40 => {
-            format!("string {:?}...", s.chars().take(40).collect::<String>())
-        }
-        Value::String(s) => format!("string {s:?}"),
-        Value::Array(a) => format!("an array of {} items", a.len()),
-        Value::Object(_) => "an object".to_owned(),
-    }
 }

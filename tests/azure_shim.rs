@@ -140,6 +140,85 @@ fn packaged(svc: &Path, out: &Path) -> (nubo::resolve::Resolved, nubo::package::
     (resolved, report)
 }
 
+/// Run a shim driver in the app's folder with a staging slot's environment;
+/// what it printed.
+fn run_driver(mut cmd: Command, dir: &Path) -> Value {
+    let run = cmd
+        .current_dir(dir)
+        .env("NUBO_RELEASE", "r2")
+        .env("NUBO_CALL_KEY", "k3y")
+        .env("WEBSITE_HOSTNAME", "shop-aprod-staging.azurewebsites.net")
+        .env("WEBSITE_SITE_NAME", "shop-aprod")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_slice(&run.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        )
+    })
+}
+
+/// What both shims must answer to their driver's invocations.
+fn assert_answers(out: &Value) {
+    let order = &out["order"];
+    assert_eq!(order["status"], 200, "{order}");
+    assert_eq!(order["headers"]["x-release"], "r2");
+    assert_eq!(order["headers"]["nubo-release"], "r2");
+    let body: Value = serde_json::from_str(order["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["req"]["method"], "GET");
+    assert_eq!(body["req"]["path"], "/orders/7");
+    assert_eq!(body["req"]["route"], "/orders/{id}");
+    assert_eq!(body["req"]["params"], json!({"id": "7"}));
+    assert_eq!(body["req"]["query"], json!({"x": "1"}));
+    assert_eq!(
+        body["req"]["headers"]["x-trace"], "t1",
+        "header names are lower case"
+    );
+    assert_eq!(
+        body["ctx"],
+        json!({"release": "r2", "function": "api", "requestId": "inv-api"})
+    );
+    assert_eq!(body["worker"]["worked"], json!({"id": "7"}), "{body}");
+    assert_eq!(body["worker"]["ctx"]["function"], "worker");
+    // The call went to the same slot's host, with the key and the caller.
+    assert_eq!(
+        out["seen"],
+        json!([{"host": "shop-aprod-staging.azurewebsites.net", "path": "/_nubo/call/worker",
+                "key": "k3y", "caller": "api"}])
+    );
+
+    assert_eq!(out["boom"]["status"], 500);
+    assert!(out["boom"]["body"].as_str().unwrap().contains("kaboom"));
+    assert_eq!(out["echo"]["status"], 201);
+    assert_eq!(
+        out["echo"]["bodyBase64"], "/wBB",
+        "binary bodies round-trip"
+    );
+    let files: Value = serde_json::from_str(out["files"]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(files["req"]["params"]["rest"], "a/b.txt");
+    assert_eq!(files["req"]["method"], "DELETE");
+    assert_eq!(out["callWithoutKey"]["status"], 401, "a call needs the key");
+    assert_eq!(
+        out["queue"]["messages"],
+        json!([{"id": "m-1", "body": "hello", "attributes": {}, "attempt": 2}])
+    );
+    assert_eq!(out["queue"]["queue"], "jobs");
+    assert_eq!(out["timer"]["event"]["schedule"], "cron 0 3 * * *");
+    assert_eq!(out["timer"]["event"]["release"], "r2");
+    assert_eq!(
+        out["blob"]["event"],
+        json!({"bucket": "uploads", "key": "in/day.csv", "event": "created", "size": 4, "release": "r2"})
+    );
+    assert_eq!(out["blobSkipped"], Value::Null, "outside the suffix");
+}
+
 fn read_json(path: &Path) -> Value {
     serde_json::from_slice(
         &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
@@ -219,66 +298,10 @@ fn one_app_package_runs_every_trigger_and_calls_within_its_slot() {
     // The shim under Node.js, as the host invokes it.
     let driver = tmp.path().join("driver.js");
     std::fs::write(&driver, DRIVER).unwrap();
-    let run = Command::new("node")
-        .arg(&driver)
-        .arg(&dir)
-        .current_dir(&dir)
-        .env("NUBO_RELEASE", "r2")
-        .env("NUBO_CALL_KEY", "k3y")
-        .env("WEBSITE_HOSTNAME", "shop-aprod-staging.azurewebsites.net")
-        .env("WEBSITE_SITE_NAME", "shop-aprod")
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let out: Value = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}\n{}",
-            String::from_utf8_lossy(&run.stdout),
-            String::from_utf8_lossy(&run.stderr)
-        )
-    });
-
-    let order = &out["order"];
-    assert_eq!(order["status"], 200, "{order}");
-    assert_eq!(order["headers"]["x-release"], "r2");
-    assert_eq!(order["headers"]["nubo-release"], "r2");
-    let body: Value = serde_json::from_str(order["body"].as_str().unwrap()).unwrap();
-    assert_eq!(body["req"]["method"], "GET");
-    assert_eq!(body["req"]["path"], "/orders/7");
-    assert_eq!(body["req"]["route"], "/orders/{id}");
-    assert_eq!(body["req"]["params"], json!({"id": "7"}));
-    assert_eq!(body["req"]["query"], json!({"x": "1"}));
-    assert_eq!(
-        body["req"]["headers"]["x-trace"], "t1",
-        "header names are lower case"
-    );
-    assert_eq!(
-        body["ctx"],
-        json!({"release": "r2", "function": "api", "requestId": "inv-api"})
-    );
-    assert_eq!(body["worker"]["worked"], json!({"id": "7"}), "{body}");
-    assert_eq!(body["worker"]["ctx"]["function"], "worker");
-    // The call went to the same slot's host, with the key and the caller.
-    assert_eq!(
-        out["seen"],
-        json!([{"host": "shop-aprod-staging.azurewebsites.net", "path": "/_nubo/call/worker",
-                "key": "k3y", "caller": "api"}])
-    );
-
-    assert_eq!(out["boom"]["status"], 500);
-    assert!(out["boom"]["body"].as_str().unwrap().contains("kaboom"));
-    assert_eq!(out["echo"]["status"], 201);
-    assert_eq!(
-        out["echo"]["bodyBase64"], "/wBB",
-        "binary bodies round-trip"
-    );
-    let files: Value = serde_json::from_str(out["files"]["body"].as_str().unwrap()).unwrap();
-    assert_eq!(files["req"]["params"]["rest"], "a/b.txt");
-    assert_eq!(files["req"]["method"], "DELETE");
+    let mut node = Command::new("node");
+    node.arg(&driver).arg(&dir);
+    let out = run_driver(node, &dir);
+    assert_answers(&out);
     assert_eq!(out["unknown"]["status"], 500);
     assert!(
         out["unknown"]["body"]
@@ -286,20 +309,6 @@ fn one_app_package_runs_every_trigger_and_calls_within_its_slot() {
             .unwrap()
             .contains("nubo.json has no Azure function")
     );
-    assert_eq!(out["callWithoutKey"]["status"], 401, "a call needs the key");
-
-    assert_eq!(
-        out["queue"]["messages"],
-        json!([{"id": "m-1", "body": "hello", "attributes": {}, "attempt": 2}])
-    );
-    assert_eq!(out["queue"]["queue"], "jobs");
-    assert_eq!(out["timer"]["event"]["schedule"], "cron 0 3 * * *");
-    assert_eq!(out["timer"]["event"]["release"], "r2");
-    assert_eq!(
-        out["blob"]["event"],
-        json!({"bucket": "uploads", "key": "in/day.csv", "event": "created", "size": 4, "release": "r2"})
-    );
-    assert_eq!(out["blobSkipped"], Value::Null, "outside the suffix");
     assert!(
         out["queueUnknown"]
             .as_str()
@@ -453,74 +462,12 @@ fn the_python_shim_runs_with_azure_functions_types() {
     );
     let driver = tmp.path().join("driver.py");
     std::fs::write(&driver, PY_DRIVER).unwrap();
-    let run = Command::new(&python)
-        .arg(&driver)
+    let mut py = Command::new(&python);
+    py.arg(&driver)
         .arg(&dir)
-        .current_dir(&dir)
-        .env("NUBO_RELEASE", "r2")
-        .env("NUBO_CALL_KEY", "k3y")
-        .env("WEBSITE_HOSTNAME", "shop-aprod-staging.azurewebsites.net")
-        .env("WEBSITE_SITE_NAME", "shop-aprod")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let out: Value = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}\n{}",
-            String::from_utf8_lossy(&run.stdout),
-            String::from_utf8_lossy(&run.stderr)
-        )
-    });
-    let order = &out["order"];
-    assert_eq!(
-        order["status"],
-        200,
-        "{order}\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    assert_eq!(order["headers"]["x-release"], "r2");
-    let body: Value = serde_json::from_str(order["body"].as_str().unwrap()).unwrap();
-    assert_eq!(body["req"]["path"], "/orders/7");
-    assert_eq!(body["req"]["route"], "/orders/{id}");
-    assert_eq!(body["req"]["params"], json!({"id": "7"}));
-    assert_eq!(body["req"]["query"], json!({"x": "1"}));
-    assert_eq!(body["req"]["headers"]["x-trace"], "t1");
-    assert_eq!(
-        body["ctx"],
-        json!({"release": "r2", "function": "api", "requestId": "inv-api"})
-    );
-    assert_eq!(body["worker"]["worked"], json!({"id": "7"}), "{body}");
-    assert_eq!(body["worker"]["ctx"]["function"], "worker");
-    assert_eq!(
-        out["seen"],
-        json!([{"host": "shop-aprod-staging.azurewebsites.net", "path": "/_nubo/call/worker",
-                "key": "k3y", "caller": "api"}])
-    );
-    assert_eq!(out["boom"]["status"], 500);
-    assert!(out["boom"]["body"].as_str().unwrap().contains("kaboom"));
-    assert_eq!(out["echo"]["status"], 201);
-    assert_eq!(
-        out["echo"]["bodyBase64"], "/wBB",
-        "binary bodies round-trip"
-    );
-    let files: Value = serde_json::from_str(out["files"]["body"].as_str().unwrap()).unwrap();
-    assert_eq!(files["req"]["params"]["rest"], "a/b.txt");
-    assert_eq!(out["callWithoutKey"]["status"], 401);
-    assert_eq!(
-        out["queue"]["messages"],
-        json!([{"id": "m-1", "body": "hello", "attributes": {}, "attempt": 2}])
-    );
-    assert_eq!(out["timer"]["event"]["schedule"], "cron 0 3 * * *");
-    assert_eq!(
-        out["blob"]["event"],
-        json!({"bucket": "uploads", "key": "in/day.csv", "event": "created", "size": 4, "release": "r2"})
-    );
-    assert_eq!(out["blobSkipped"], Value::Null);
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let out = run_driver(py, &dir);
+    assert_answers(&out);
 }
 
 #[test]

@@ -346,15 +346,11 @@ impl Provider for GcpProvider {
                 ProviderError::new(format!("{} does not exist", self.run.service_id(function)))
             })?;
             let audience = service["uri"].as_str().unwrap_or_default().to_owned();
-            let uri = self
-                .run
-                .tagged_url(function, release)
-                .await?
-                .ok_or_else(|| {
-                    ProviderError::new(format!(
-                        "release `{release}` has no tagged URL for `{function}`; it was never staged"
-                    ))
-                })?;
+            let uri = super::run::tagged_uri(&service, release).ok_or_else(|| {
+                ProviderError::new(format!(
+                    "release `{release}` has no tagged URL for `{function}`; it was never staged"
+                ))
+            })?;
             let http = f.events.iter().find_map(|e| match e {
                 Event::Http(h) => Some(h),
                 _ => None,
@@ -371,7 +367,11 @@ impl Provider for GcpProvider {
                                 format!(
                                     "{}={}",
                                     encode(k),
-                                    encode(v.as_str().map_or_else(|| v.to_string(), str::to_owned).as_str())
+                                    encode(
+                                        v.as_str()
+                                            .map_or_else(|| v.to_string(), str::to_owned)
+                                            .as_str()
+                                    )
                                 )
                             })
                             .collect();
@@ -382,7 +382,10 @@ impl Provider for GcpProvider {
                         .map(|h| {
                             h.iter()
                                 .map(|(k, v)| {
-                                    (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                                    (
+                                        k.clone(),
+                                        v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                                    )
                                 })
                                 .collect()
                         })
@@ -392,18 +395,30 @@ impl Provider for GcpProvider {
                         Value::Null => Vec::new(),
                         other => other.to_string().into_bytes(),
                     };
-                    if !body.is_empty() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+                    if !body.is_empty()
+                        && !headers
+                            .iter()
+                            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                    {
                         headers.push(("content-type".into(), "application/json".into()));
                     }
-                    self.call_run(&uri, &audience, method, &path, &headers, body).await
+                    self.call_run(&uri, &audience, method, &path, &headers, body)
+                        .await
                 }
                 None => {
                     let headers = vec![
                         ("content-type".to_owned(), "application/json".to_owned()),
                         ("nubo-call".to_owned(), "1".to_owned()),
                     ];
-                    self.call_run(&uri, &audience, "POST", "/", &headers, event.to_string().into_bytes())
-                        .await
+                    self.call_run(
+                        &uri,
+                        &audience,
+                        "POST",
+                        "/",
+                        &headers,
+                        event.to_string().into_bytes(),
+                    )
+                    .await
                 }
             }
         })

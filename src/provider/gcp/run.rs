@@ -673,14 +673,10 @@ impl CloudRun {
 
     /// The tagged URL of `function` in `release`, where a check calls it.
     pub async fn tagged_url(&self, function: &str, release: &str) -> Result<Option<String>> {
-        let Some(service) = self.get(function).await? else {
-            return Ok(None);
-        };
-        Ok(service["trafficStatuses"].as_array().and_then(|s| {
-            s.iter()
-                .find(|t| t["tag"].as_str() == Some(release))
-                .and_then(|t| t["uri"].as_str().map(str::to_owned))
-        }))
+        Ok(self
+            .get(function)
+            .await?
+            .and_then(|service| tagged_uri(&service, release)))
     }
 
     /// Upload an artifact to the sources bucket unless it is there.
@@ -724,6 +720,15 @@ impl CloudRun {
             _ => Err(super::error(&what, status, &body.text())),
         }
     }
+}
+
+/// The URL of `release`'s tag on `service` (from `trafficStatuses`).
+pub fn tagged_uri(service: &Value, release: &str) -> Option<String> {
+    service["trafficStatuses"].as_array().and_then(|s| {
+        s.iter()
+            .find(|t| t["tag"].as_str() == Some(release))
+            .and_then(|t| t["uri"].as_str().map(str::to_owned))
+    })
 }
 
 /// A service's traffic with `LATEST` turned into the revision it means now,

@@ -127,6 +127,7 @@ fn publish_stage_route_rollback_and_retire_on_the_fake() {
     let r1 = StagedRelease {
         id: "r1".into(),
         versions: [("checkout".into(), c1.clone()), ("ship".into(), s1.clone())].into(),
+        artifacts: Default::default(),
     };
     block(run.stage(&r1)).unwrap();
     block(run.route(&Route::to("r1"))).unwrap();
@@ -183,6 +184,7 @@ fn publish_stage_route_rollback_and_retire_on_the_fake() {
     let r2 = StagedRelease {
         id: "r2".into(),
         versions: [("checkout".into(), c2.clone()), ("ship".into(), s1.clone())].into(),
+        artifacts: Default::default(),
     };
     block(run.stage(&r2)).unwrap();
     assert!(block(run.tagged_url("checkout", "r2")).unwrap().is_some());

@@ -86,6 +86,12 @@ pub type VersionRef = String;
 pub struct StagedRelease {
     pub id: String,
     pub versions: BTreeMap<String, VersionRef>,
+    /// Each function's packaged artifact, when the release is staged by the
+    /// deploy that packaged it; empty otherwise (never recorded). Backends
+    /// that build one package from several functions' artifacts (Azure's
+    /// Function App) read it.
+    #[serde(skip)]
+    pub artifacts: BTreeMap<String, PathBuf>,
 }
 
 /// Where traffic goes: one release, or a canary split between two.
@@ -113,6 +119,44 @@ pub struct Invocation {
     /// HTTP status, or the status the handler returned for other events.
     pub status: u16,
     pub body: String,
+}
+
+/// A check's or `nubo invoke`'s event as an HTTP request to the function's
+/// route `h`: (method, path and query, headers, body). The event may give
+/// `method`, `path`, `query`, `headers` and `body`; the route fills the rest.
+pub fn http_request(
+    event: &serde_json::Value,
+    h: &crate::manifest::HttpEvent,
+) -> (String, String, Vec<(String, String)>, Vec<u8>) {
+    let encode = crate::provider::gcp::encode;
+    let text = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    let method = event["method"].as_str().unwrap_or(h.method.as_str());
+    let method = if method == "ANY" { "GET" } else { method }.to_owned();
+    let mut path = event["path"].as_str().unwrap_or(&h.path).to_owned();
+    if let Some(q) = event["query"].as_object().filter(|q| !q.is_empty()) {
+        let pairs: Vec<String> = q
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(&text(v))))
+            .collect();
+        path = format!("{path}?{}", pairs.join("&"));
+    }
+    let mut headers: Vec<(String, String)> = event["headers"]
+        .as_object()
+        .map(|h| h.iter().map(|(k, v)| (k.clone(), text(v))).collect())
+        .unwrap_or_default();
+    let body = match &event["body"] {
+        serde_json::Value::String(s) => s.clone().into_bytes(),
+        serde_json::Value::Null => Vec::new(),
+        other => other.to_string().into_bytes(),
+    };
+    if !body.is_empty()
+        && !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        headers.push(("content-type".into(), "application/json".into()));
+    }
+    (method, path, headers, body)
 }
 
 /// A cloud backend. Every method is idempotent: the engine may repeat any
@@ -200,6 +244,13 @@ pub fn open(
     }
     if resolved.provider == ProviderKind::Gcp {
         return Ok(Box::new(gcp::GcpProvider::open(resolved, env)?));
+    }
+    if resolved.provider == ProviderKind::Azure {
+        return Ok(Box::new(azure::provider::AzureProvider::open(
+            resolved,
+            manifest_dir,
+            env,
+        )?));
     }
     Err(OpenError::NotYet {
         provider: resolved.provider,

@@ -539,8 +539,15 @@ impl Engine<'_> {
             changed: changed.iter().map(|f| f.name.clone()).collect(),
             status: ReleaseStatus::Unchecked,
         };
+        let mut staged = record.staged();
+        staged.artifacts = input
+            .package
+            .functions
+            .iter()
+            .map(|(name, a)| (name.clone(), a.path.clone()))
+            .collect();
         self.provider
-            .stage(&record.staged())
+            .stage(&staged)
             .map_err(provider_err(format!("could not stage release `{id}`")))?;
         self.state.save_release(&record)?;
         self.journal("deploy", Some(&id), live.as_ref(), None, Step::Staged)?;

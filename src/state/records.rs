@@ -33,6 +33,7 @@ impl ReleaseRecord {
                 .iter()
                 .map(|(f, r)| (f.clone(), r.version.clone()))
                 .collect(),
+            artifacts: Default::default(),
         }
     }
 }

@@ -124,6 +124,7 @@ use azure_https::Https;
 use azure_openapi::{Api, Direction};
 use regex::Regex;
 use serde_json::{Map, Value, json};
+use sha2::{Digest as _, Sha256};
 
 /// The Entra ID tenant of [`Fake::service_principal`].
 pub const TENANT_ID: &str = "7e57c0de-0000-4000-8000-00000000a001";
@@ -153,7 +154,7 @@ pub const SITE_HTTP: &str = "Site_Http";
 
 /// The ARM operations the fake implements; every other documented one
 /// answers 501 and records a violation.
-pub const IMPLEMENTED: [&str; 31] = [
+pub const IMPLEMENTED: [&str; 33] = [
     "ResourceGroups_CreateOrUpdate",
     "ResourceGroups_Get",
     "ResourceGroups_CheckExistence",
@@ -185,6 +186,8 @@ pub const IMPLEMENTED: [&str; 31] = [
     "WebApps_SwapSlotWithProduction",
     "WebApps_SwapSlotSlot",
     "StorageAccounts_CheckNameAvailability",
+    "WebApps_ListHostKeys",
+    "WebApps_ListHostKeysSlot",
 ];
 
 /// The largest request body the fake reads (a generous package size).
@@ -459,6 +462,13 @@ impl Fake {
     }
 
     /// How many times `SyncFunctionTriggers` ran for a site or slot.
+    /// The host master key of a side (what `WebApps_ListHostKeys[Slot]`
+    /// answers), for checking requests to the function app's host.
+    pub fn host_key(&self, site: &str, slot: Option<&str>) -> Option<String> {
+        let st = self.lock();
+        st.side_by_name(site, slot).map(master_key)
+    }
+
     pub fn trigger_syncs(&self, site: &str, slot: Option<&str>) -> usize {
         let st = self.lock();
         st.side_by_name(site, slot).map_or(0, |s| s.trigger_syncs)
@@ -632,6 +642,13 @@ struct Side {
     trigger_syncs: usize,
     password: String,
     modified: String,
+}
+
+/// A side's host master key (the Functions host keeps one per slot; a swap
+/// does not move it).
+fn master_key(side: &Side) -> String {
+    let h = Sha256::digest(format!("master:{}", side.password).as_bytes());
+    h.iter().take(20).map(|b| format!("{b:02x}")).collect()
 }
 
 /// What moves with a swap besides the non-sticky settings: the deployed
@@ -1262,6 +1279,20 @@ impl State {
             }
             "WebApps_SwapSlotWithProduction" | "WebApps_SwapSlotSlot" => {
                 self.swap(req, operation_id)
+            }
+            "WebApps_ListHostKeys" | "WebApps_ListHostKeysSlot" => {
+                let (key, slot) = self.side_at(req)?;
+                let side = self.sites[&key]
+                    .side(slot.as_deref())
+                    .expect("side_at found it");
+                Ok(Reply::json(
+                    200,
+                    json!({
+                        "masterKey": master_key(side),
+                        "functionKeys": {"default": format!("fn-{}", master_key(side))},
+                        "systemKeys": {},
+                    }),
+                ))
             }
             other => {
                 let message = format!(

@@ -317,6 +317,20 @@ pub fn build(
     report: &crate::package::Report,
     out: &Path,
 ) -> Result<Vec<AppPackage>, String> {
+    let artifacts: BTreeMap<String, PathBuf> = report
+        .functions
+        .iter()
+        .map(|(name, a)| (name.clone(), a.path.clone()))
+        .collect();
+    build_from(resolved, &artifacts, out)
+}
+
+/// Build the app packages from each function's artifact (a zip) into `out`.
+pub fn build_from(
+    resolved: &Resolved,
+    artifacts: &BTreeMap<String, PathBuf>,
+    out: &Path,
+) -> Result<Vec<AppPackage>, String> {
     let apps = app_names(resolved);
     let mut by_app: BTreeMap<&str, Vec<&Function>> = BTreeMap::new();
     for f in resolved.functions.values() {
@@ -336,11 +350,13 @@ pub fn build(
         // The union of the artifacts.
         let mut files: BTreeMap<String, (Vec<u8>, String)> = BTreeMap::new();
         for f in &functions {
-            let a = &report.functions[&f.name];
-            let file = std::fs::File::open(&a.path)
-                .map_err(|e| format!("could not read {}: {e}", a.path.display()))?;
+            let path = artifacts
+                .get(&f.name)
+                .ok_or_else(|| format!("`{}` has no packaged artifact", f.name))?;
+            let file = std::fs::File::open(path)
+                .map_err(|e| format!("could not read {}: {e}", path.display()))?;
             let mut zip = zip::ZipArchive::new(file)
-                .map_err(|e| format!("{} is not a zip archive: {e}", a.path.display()))?;
+                .map_err(|e| format!("{} is not a zip archive: {e}", path.display()))?;
             for i in 0..zip.len() {
                 let mut entry = zip.by_index(i).map_err(|e| e.to_string())?;
                 if entry.is_dir() {
@@ -349,7 +365,7 @@ pub fn build(
                 let name = entry
                     .name()
                     .map(|n| n.into_owned())
-                    .map_err(|e| format!("{}: {e}", a.path.display()))?;
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
                 let mut bytes = Vec::with_capacity(entry.size() as usize);
                 std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(|e| e.to_string())?;
                 match files.get(&name) {

@@ -108,15 +108,42 @@ async fn read(arm: &Arm, what: &str, path: &str) -> Result<Option<Value>> {
 }
 
 /// PUT `body` at `path` unless something is there; wait for the operation.
-async fn create_if_missing(arm: &Arm, what: &str, path: &str, body: &Value) -> Result<Value> {
+/// When `create` is false a missing resource is an error instead.
+async fn create_if_missing(
+    arm: &Arm,
+    what: &str,
+    path: &str,
+    body: &Value,
+    create: bool,
+) -> Result<Value> {
     if let Some(v) = read(arm, what, path).await? {
         return Ok(v);
+    }
+    if !create {
+        return Err(missing(what));
     }
     let started = arm.call(what, Method::PUT, path, Some(body)).await?;
     arm.wait(what, started).await
 }
 
+fn missing(what: &str) -> ProviderError {
+    ProviderError::new(format!(
+        "{what} does not exist: nothing was deployed to this target (run `nubo deploy`)"
+    ))
+}
+
+/// Make what is missing of the target's base; the base.
 pub async fn ensure_base(arm: &Arm, resolved: &Resolved) -> Result<Base> {
+    base(arm, resolved, true).await
+}
+
+/// The target's base as it is, made by an earlier deploy; an error when
+/// part of it is missing (nothing is created).
+pub async fn load_base(arm: &Arm, resolved: &Resolved) -> Result<Base> {
+    base(arm, resolved, false).await
+}
+
+async fn base(arm: &Arm, resolved: &Resolved, create: bool) -> Result<Base> {
     let s = &resolved.settings;
     let subscription = s.subscription.as_deref().unwrap_or_default();
     let group = s.resource_group.as_deref().unwrap_or_default();
@@ -131,6 +158,7 @@ pub async fn ensure_base(arm: &Arm, resolved: &Resolved) -> Result<Base> {
         .await?;
     match exists.status {
         204 => {}
+        404 if !create => return Err(missing(&what)),
         404 => {
             arm.call(
                 &format!("create {what}"),
@@ -160,6 +188,7 @@ pub async fn ensure_base(arm: &Arm, resolved: &Resolved) -> Result<Base> {
             "tags": tags,
             "properties": {"minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": false},
         }),
+        create,
     )
     .await?;
     // The blob endpoint as ARM states it (sovereign clouds, emulators).
@@ -213,6 +242,7 @@ pub async fn ensure_base(arm: &Arm, resolved: &Resolved) -> Result<Base> {
             "properties": {"reserved": true},
             "tags": tags,
         }),
+        create,
     )
     .await?;
     let connection = format!(
@@ -271,6 +301,7 @@ pub async fn ensure_base(arm: &Arm, resolved: &Resolved) -> Result<Base> {
             &format!("Function App {app}"),
             &q(&site, WEB),
             &body(false),
+            create,
         )
         .await?;
         let slot = create_if_missing(
@@ -278,6 +309,7 @@ pub async fn ensure_base(arm: &Arm, resolved: &Resolved) -> Result<Base> {
             &format!("slot {SLOT} of {app}"),
             &q(&format!("{site}/slots/{SLOT}"), WEB),
             &body(true),
+            create,
         )
         .await?;
         let host = |v: &Value, fallback: String| {

@@ -440,6 +440,18 @@ impl AzBlobStore {
         })
     }
 
+    /// A store on `container` of an account already at hand (the
+    /// target's own storage account, whose key ARM listed).
+    pub fn on(blobs: BlobAccount, container: &str, prefix: &str) -> AzBlobStore {
+        AzBlobStore {
+            blobs,
+            container: container.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+            leases: Mutex::new(HashMap::new()),
+            page: 5000,
+        }
+    }
+
     /// Ask for `n` names per listing page (tests use small pages).
     pub fn with_page_size(mut self, n: usize) -> AzBlobStore {
         self.page = n.max(1);

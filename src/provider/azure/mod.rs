@@ -1,9 +1,10 @@
-//! Azure: remote state on Blob Storage (`azblob://`). The Function App
-//! backend lands with its own work; Azure targets say so (see
-//! `provider::open`).
+//! Azure: one Function App per runtime of a service and target, switched
+//! with one slot swap each ([`provider::AzureProvider`]); remote state on
+//! Blob Storage (`azblob://`).
 
 pub mod app;
 pub mod arm;
 pub mod base;
 pub mod blob;
+pub mod provider;
 pub mod slots;

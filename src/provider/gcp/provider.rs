@@ -357,52 +357,8 @@ impl Provider for GcpProvider {
             });
             match http {
                 Some(h) => {
-                    let method = event["method"].as_str().unwrap_or(h.method.as_str());
-                    let method = if method == "ANY" { "GET" } else { method };
-                    let mut path = event["path"].as_str().unwrap_or(&h.path).to_owned();
-                    if let Some(q) = event["query"].as_object().filter(|q| !q.is_empty()) {
-                        let pairs: Vec<String> = q
-                            .iter()
-                            .map(|(k, v)| {
-                                format!(
-                                    "{}={}",
-                                    encode(k),
-                                    encode(
-                                        v.as_str()
-                                            .map_or_else(|| v.to_string(), str::to_owned)
-                                            .as_str()
-                                    )
-                                )
-                            })
-                            .collect();
-                        path = format!("{path}?{}", pairs.join("&"));
-                    }
-                    let mut headers: Vec<(String, String)> = event["headers"]
-                        .as_object()
-                        .map(|h| {
-                            h.iter()
-                                .map(|(k, v)| {
-                                    (
-                                        k.clone(),
-                                        v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    let body = match &event["body"] {
-                        Value::String(s) => s.clone().into_bytes(),
-                        Value::Null => Vec::new(),
-                        other => other.to_string().into_bytes(),
-                    };
-                    if !body.is_empty()
-                        && !headers
-                            .iter()
-                            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-                    {
-                        headers.push(("content-type".into(), "application/json".into()));
-                    }
-                    self.call_run(&uri, &audience, method, &path, &headers, body)
+                    let (method, path, headers, body) = crate::provider::http_request(event, h);
+                    self.call_run(&uri, &audience, &method, &path, &headers, body)
                         .await
                 }
                 None => {

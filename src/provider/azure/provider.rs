@@ -1,0 +1,701 @@
+//! The Azure backend: [`Provider`] over ARM (`base.rs`, `slots.rs`) and the
+//! target's storage account (app packages and release manifests).
+//!
+//! - A function's **version** is its deployable unit: nothing is published
+//!   per function (a Function App holds all the functions of a runtime), so
+//!   `upload` and `publish` send nothing.
+//! - **Stage** builds each Function App's package from the functions'
+//!   artifacts (`app::build_from`), uploads it content-addressed
+//!   (`packages/{sha256}.zip`, skipped when present), writes the release's
+//!   manifest (`releases/{id}.json`: each app's package and settings; no
+//!   secret values, only Key Vault references), then puts the release into
+//!   every app's `staging` slot (`slots::stage`: one settings write with a
+//!   read-only link to the package, and a trigger sync).
+//! - **Invoke** (checks, `nubo invoke`) calls the side that holds the
+//!   release — the staging slot before the switch — with the side's host key.
+//! - **Route** swaps every app whose production does not serve the release:
+//!   one `slotsswap` each, when the staging slot holds it (the deploy's
+//!   switch, the rollback to the release just replaced); an older retained
+//!   release is staged again from its manifest first.
+//! - **Live** is production's `NUBO_RELEASE`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::app::{self, app_names};
+use super::arm::Arm;
+use super::base::{self, Base, CONTAINER, SLOT, WEB};
+use super::blob::AzBlobStore;
+use super::slots;
+use crate::manifest::Event;
+use crate::provider::{
+    ArtifactRef, Invocation, Provider, ProviderError, PublishSpec, Result, Route, StagedRelease,
+    VersionRef,
+};
+use crate::resolve::Resolved;
+use crate::state::StateStore;
+
+/// How long a package link stays valid. App Service reads the package at
+/// every cold start, so the link must outlive the release's time in a slot;
+/// each staging signs a new one.
+const PACKAGE_LINK_DAYS: u64 = 365;
+
+/// What a release is on Azure, kept beside its packages so that any
+/// retained release can be staged again (a rollback past the slot).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReleaseManifest {
+    pub release: String,
+    /// Function App → its package blob and release settings.
+    pub apps: BTreeMap<String, AppRelease>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AppRelease {
+    /// `packages/{sha256}.zip` in the releases container.
+    pub package: String,
+    /// The release's app settings (environment; secrets as Key Vault
+    /// references, never values).
+    pub settings: BTreeMap<String, String>,
+}
+
+pub struct AzureProvider {
+    arm: Arm,
+    service: Resolved,
+    /// Where app packages are built (`.nubo/azure/{target}` beside the
+    /// manifest).
+    work: PathBuf,
+    base: Mutex<Option<Arc<Base>>>,
+    /// Host keys by host name.
+    keys: Mutex<BTreeMap<String, String>>,
+}
+
+impl AzureProvider {
+    pub fn open(
+        resolved: &Resolved,
+        manifest_dir: &Path,
+        env: &dyn crate::resolve::Environment,
+    ) -> Result<AzureProvider> {
+        Ok(AzureProvider {
+            arm: Arm::new(resolved.settings.endpoint.as_deref(), env)?,
+            service: resolved.clone(),
+            work: manifest_dir
+                .join(".nubo")
+                .join("azure")
+                .join(&resolved.target),
+            base: Mutex::new(None),
+            keys: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn block<F: std::future::Future>(&self, f: F) -> F::Output {
+        crate::provider::aws::runtime().block_on(f)
+    }
+
+    /// The target's base: made where missing (`create`), else read.
+    fn base(&self, create: bool) -> Result<Arc<Base>> {
+        if !create && let Some(b) = self.base.lock().unwrap().clone() {
+            return Ok(b);
+        }
+        let b = if create {
+            self.block(base::ensure_base(&self.arm, &self.service))?
+        } else {
+            self.block(base::load_base(&self.arm, &self.service))?
+        };
+        let b = Arc::new(b);
+        *self.base.lock().unwrap() = Some(b.clone());
+        Ok(b)
+    }
+
+    /// The releases container as a key-value store.
+    fn store(&self, base: &Base) -> Result<AzBlobStore> {
+        let blobs = base.blobs().map_err(storage_err(&base.storage_account))?;
+        Ok(AzBlobStore::on(blobs, CONTAINER, ""))
+    }
+
+    fn site_id(&self, base: &Base, app: &str) -> Result<String> {
+        base.apps
+            .iter()
+            .find(|a| a.app == app)
+            .map(|a| a.id.clone())
+            .ok_or_else(|| ProviderError::new(format!("no Function App {app} in this target")))
+    }
+
+    fn manifest(&self, store: &AzBlobStore, release: &str) -> Result<Option<ReleaseManifest>> {
+        let key = manifest_key(release);
+        let Some(bytes) = store.get(&key).map_err(storage_err(&store.describe()))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ProviderError::new(format!("{key} in the releases container: {e}")))
+    }
+
+    /// The settings of `release` for each app, from the manifest's env.
+    fn release_settings(
+        &self,
+        release: &str,
+    ) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+        let apps = app_names(&self.service);
+        let vault = vault_name(&self.service);
+        let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        let mut from: BTreeMap<(String, String), String> = BTreeMap::new();
+        for f in self.service.functions.values() {
+            let app = &apps[&f.name];
+            let settings = out.entry(app.clone()).or_default();
+            for (k, v) in slots::release_settings(&f.env, release, &vault) {
+                match settings.get(&k) {
+                    Some(have) if *have != v => {
+                        return Err(ProviderError::new(format!(
+                            "`{}` and `{}` set `{k}` differently, but they run in one Function App \
+                             ({app}), whose functions share their environment",
+                            from[&(app.clone(), k.clone())],
+                            f.name
+                        )));
+                    }
+                    Some(_) => {}
+                    None => {
+                        from.insert((app.clone(), k.clone()), f.name.clone());
+                        settings.insert(k, v);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Put `manifest`'s release into the staging slot of each app in `apps`.
+    fn stage_manifest(
+        &self,
+        base: &Base,
+        manifest: &ReleaseManifest,
+        apps: &[String],
+    ) -> Result<()> {
+        let blobs = base.blobs().map_err(storage_err(&base.storage_account))?;
+        let expiry = SystemTime::now() + Duration::from_secs(PACKAGE_LINK_DAYS * 86_400);
+        let mut jobs = Vec::new();
+        for app in apps {
+            let a = manifest.apps.get(app).ok_or_else(|| {
+                ProviderError::new(format!(
+                    "release `{}` has no package for the Function App {app}",
+                    manifest.release
+                ))
+            })?;
+            let site = self.site_id(base, app)?;
+            let url = blobs.sas_url(CONTAINER, &a.package, expiry);
+            jobs.push((site, url, &a.settings));
+        }
+        self.block(async {
+            let staged = jobs.iter().map(|(site, url, settings)| {
+                slots::stage(&self.arm, site, &manifest.release, url, settings)
+            });
+            for r in futures_util::future::join_all(staged).await {
+                r?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The host key of a side, for requests to its functions.
+    async fn host_key(&self, site: &str, slot: Option<&str>, host: &str) -> Result<String> {
+        if let Some(k) = self.keys.lock().unwrap().get(host) {
+            return Ok(k.clone());
+        }
+        let side = match slot {
+            None => site.to_owned(),
+            Some(s) => format!("{site}/slots/{s}"),
+        };
+        let a = self
+            .arm
+            .call(
+                &format!("list the host keys of {side}"),
+                Method::POST,
+                &format!("{side}/host/default/listkeys?api-version={WEB}"),
+                None,
+            )
+            .await?;
+        let key = a.body["masterKey"]
+            .as_str()
+            .ok_or_else(|| ProviderError::new(format!("{side} listed no master key")))?
+            .to_owned();
+        self.keys
+            .lock()
+            .unwrap()
+            .insert(host.to_owned(), key.clone());
+        Ok(key)
+    }
+
+    /// Send a request to a function app's host: there, or to the
+    /// configured endpoint with the host in `Host` (fakes).
+    async fn call_host(
+        &self,
+        host: &str,
+        key: &str,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> Result<Invocation> {
+        let (url, host_header) = match &self.service.settings.endpoint {
+            Some(e) => (
+                format!("{}{path_and_query}", e.trim_end_matches('/')),
+                Some(host.to_owned()),
+            ),
+            None => (format!("https://{host}{path_and_query}"), None),
+        };
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| ProviderError::new(format!("`{method}` is not an HTTP method")))?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(230 + 30))
+            .build()
+            .map_err(|e| ProviderError::new(format!("could not make an HTTP client: {e}")))?;
+        let mut req = client
+            .request(method, &url)
+            .header("x-functions-key", key);
+        if let Some(h) = host_header {
+            req = req.header("host", h);
+        }
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let res = req.body(body).send().await.map_err(|e| {
+            ProviderError::new(format!("calling https://{host}{path_and_query}: {e}"))
+        })?;
+        let status = res.status().as_u16();
+        let body = res
+            .text()
+            .await
+            .map_err(|e| ProviderError::new(format!("reading https://{host}: {e}")))?;
+        Ok(Invocation { status, body })
+    }
+}
+
+fn manifest_key(release: &str) -> String {
+    format!("releases/{release}.json")
+}
+
+/// The Key Vault that `${secret:NAME}` references name: `nubokv` and 18
+/// hex digits of the target (vault names are global, 3–24 characters).
+pub fn vault_name(resolved: &Resolved) -> String {
+    let account = base::storage_account_name(resolved);
+    format!("nubokv{}", &account[4..22])
+}
+
+fn storage_err(what: &str) -> impl Fn(std::io::Error) -> ProviderError + '_ {
+    move |e| ProviderError::new(format!("storage account {what}: {e}"))
+}
+
+impl Provider for AzureProvider {
+    fn ensure_base(&self, _service: &Resolved) -> Result<()> {
+        let b = self.base(true)?;
+        b.ensure_container()
+            .map_err(storage_err(&b.storage_account))?;
+        Ok(())
+    }
+
+    /// Function artifacts are not sent on their own: each Function App's
+    /// package (all its functions) is uploaded when a release is staged.
+    fn upload(&self, _artifact: &ArtifactRef) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// A function's version is its unit; the app package that holds it is
+    /// built and uploaded by `stage`.
+    fn publish(&self, spec: &PublishSpec<'_>) -> Result<VersionRef> {
+        Ok(spec.unit.to_owned())
+    }
+
+    fn stage(&self, release: &StagedRelease) -> Result<()> {
+        let base = self.base(false)?;
+        let store = self.store(&base)?;
+        let manifest = match self.manifest(&store, &release.id)? {
+            // Staged before (a repeated run): the same packages.
+            Some(m) => m,
+            None => {
+                if release.artifacts.len() < self.service.functions.len() {
+                    return Err(ProviderError::new(format!(
+                        "release `{}` can only be staged by the deploy that packaged it",
+                        release.id
+                    )));
+                }
+                let out = self.work.join(&release.id);
+                let built = app::build_from(&self.service, &release.artifacts, &out)
+                    .map_err(ProviderError::new)?;
+                let mut settings = self.release_settings(&release.id)?;
+                let blobs = base.blobs().map_err(storage_err(&base.storage_account))?;
+                let mut apps = BTreeMap::new();
+                for p in built {
+                    let bytes = std::fs::read(&p.path).map_err(|e| {
+                        ProviderError::new(format!("could not read {}: {e}", p.path.display()))
+                    })?;
+                    let package = format!("packages/{}.zip", p.sha256);
+                    blobs
+                        .put_if_absent(CONTAINER, &package, &bytes)
+                        .map_err(storage_err(&base.storage_account))?;
+                    apps.insert(
+                        p.app.clone(),
+                        AppRelease {
+                            package,
+                            settings: settings.remove(&p.app).unwrap_or_default(),
+                        },
+                    );
+                }
+                let _ = std::fs::remove_dir_all(&out);
+                let m = ReleaseManifest {
+                    release: release.id.clone(),
+                    apps,
+                };
+                let bytes = serde_json::to_vec_pretty(&m).expect("JSON");
+                store
+                    .put(&manifest_key(&release.id), &bytes)
+                    .map_err(storage_err(&base.storage_account))?;
+                m
+            }
+        };
+        let apps: Vec<String> = manifest.apps.keys().cloned().collect();
+        self.stage_manifest(&base, &manifest, &apps)
+    }
+
+    fn invoke(&self, release: &str, function: &str, event: &Value) -> Result<Invocation> {
+        let f = self.service.functions.get(function).ok_or_else(|| {
+            ProviderError::new(format!("no function `{function}` in this service"))
+        })?;
+        let base = self.base(false)?;
+        let app = &app_names(&self.service)[function];
+        let a = base
+            .apps
+            .iter()
+            .find(|a| &a.app == app)
+            .ok_or_else(|| ProviderError::new(format!("no Function App {app} in this target")))?;
+        self.block(async {
+            let (prod, staging) = slots::serving(&self.arm, &a.id).await?;
+            let (host, slot) = if staging.as_deref() == Some(release) {
+                (a.staging_host.as_str(), Some(SLOT))
+            } else if prod.as_deref() == Some(release) {
+                (a.host.as_str(), None)
+            } else {
+                return Err(ProviderError::new(format!(
+                    "release `{release}` is in neither slot of the Function App {app} \
+                     (production serves {}, staging {})",
+                    prod.as_deref().unwrap_or("nothing"),
+                    staging.as_deref().unwrap_or("nothing")
+                )));
+            };
+            let key = self.host_key(&a.id, slot, host).await?;
+            let http = f.events.iter().find_map(|e| match e {
+                Event::Http(h) => Some(h),
+                _ => None,
+            });
+            match http {
+                Some(h) => {
+                    let (method, path, headers, body) = crate::provider::http_request(event, h);
+                    self.call_host(host, &key, &method, &path, &headers, body)
+                        .await
+                }
+                None => {
+                    let headers = vec![
+                        ("content-type".to_owned(), "application/json".to_owned()),
+                        (
+                            "x-nubo-call-key".to_owned(),
+                            slots::settings(&self.arm, &a.id, slot)
+                                .await?
+                                .get("NUBO_CALL_KEY")
+                                .cloned()
+                                .unwrap_or_default(),
+                        ),
+                        ("x-nubo-caller".to_owned(), "nubo".to_owned()),
+                    ];
+                    self.call_host(
+                        host,
+                        &key,
+                        "POST",
+                        &format!("/_nubo/call/{function}"),
+                        &headers,
+                        event.to_string().into_bytes(),
+                    )
+                    .await
+                }
+            }
+        })
+    }
+
+    fn live(&self) -> Result<Option<Route>> {
+        let base = match self.base(false) {
+            Ok(b) => b,
+            // Nothing deployed: nothing live.
+            Err(_) if !self.block(self.exists())? => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let serving = self.block(async {
+            let reads = base.apps.iter().map(|a| slots::serving(&self.arm, &a.id));
+            futures_util::future::join_all(reads).await
+        });
+        // Apps are swapped in name order. After a stop half-way they
+        // disagree: the last app still serves the release being replaced,
+        // which is what is reported, so the next deploy or rollback moves
+        // every app again (`route` swaps each app that differs).
+        match serving.into_iter().last() {
+            Some(s) => Ok(s?.0.map(|r| Route::to(&r))),
+            None => Ok(None),
+        }
+    }
+
+    fn route(&self, route: &Route) -> Result<()> {
+        if route.canary.is_some() {
+            return Err(ProviderError::new(format!(
+                "canary releases are not available on Azure yet in nubo {} (use `strategy: blue-green`); \
+                 nothing was switched",
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
+        let base = self.base(false)?;
+        let target = &route.primary;
+        let serving = self.block(async {
+            let reads = base.apps.iter().map(|a| slots::serving(&self.arm, &a.id));
+            futures_util::future::join_all(reads).await
+        });
+        let mut to_swap = Vec::new();
+        let mut to_stage = Vec::new();
+        for (a, s) in base.apps.iter().zip(serving) {
+            let (prod, staging) = s?;
+            if prod.as_deref() == Some(target.as_str()) {
+                continue;
+            }
+            if staging.as_deref() != Some(target.as_str()) {
+                to_stage.push(a.app.clone());
+            }
+            to_swap.push(a.id.clone());
+        }
+        if !to_stage.is_empty() {
+            // An older retained release: staged again from its manifest.
+            let store = self.store(&base)?;
+            let manifest = self.manifest(&store, target)?.ok_or_else(|| {
+                ProviderError::new(format!(
+                    "release `{target}` has no manifest in the releases container of storage \
+                     account {}; it cannot be staged again",
+                    base.storage_account
+                ))
+            })?;
+            self.stage_manifest(&base, &manifest, &to_stage)?;
+        }
+        self.block(async {
+            for site in &to_swap {
+                slots::swap(&self.arm, site).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn retire(&self, release: &StagedRelease, keep: &[StagedRelease]) -> Result<()> {
+        let base = self.base(false)?;
+        let store = self.store(&base)?;
+        let Some(gone) = self.manifest(&store, &release.id)? else {
+            return Ok(());
+        };
+        let mut used = std::collections::BTreeSet::new();
+        for k in keep {
+            if let Some(m) = self.manifest(&store, &k.id)? {
+                used.extend(m.apps.into_values().map(|a| a.package));
+            }
+        }
+        let err = storage_err(&base.storage_account);
+        for a in gone.apps.values() {
+            if !used.contains(&a.package) {
+                store.delete(&a.package).map_err(&err)?;
+            }
+        }
+        store.delete(&manifest_key(&release.id)).map_err(&err)
+    }
+
+    fn remove(&self) -> Result<()> {
+        self.block(self.remove_all())
+    }
+
+    fn verify(&self, release: &StagedRelease) -> Result<Vec<String>> {
+        let base = self.base(false)?;
+        let store = self.store(&base)?;
+        let mut out = Vec::new();
+        let Some(m) = self.manifest(&store, &release.id)? else {
+            out.push(format!(
+                "release `{}`: its manifest is gone from storage account {}",
+                release.id, base.storage_account
+            ));
+            return Ok(out);
+        };
+        let packages = store
+            .list("packages/")
+            .map_err(storage_err(&base.storage_account))?;
+        for (app, a) in &m.apps {
+            if !packages.contains(&a.package) {
+                out.push(format!("{app}: package {} is gone", a.package));
+            }
+        }
+        Ok(out)
+    }
+
+    fn inventory(&self) -> Result<Vec<String>> {
+        self.block(self.inventory_all())
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        let apps = app_names(&self.service);
+        let f = self
+            .service
+            .functions
+            .values()
+            .find(|f| f.events.iter().any(|e| matches!(e, Event::Http(_))))?;
+        Some(format!("https://{}.azurewebsites.net", apps[&f.name]))
+    }
+}
+
+impl AzureProvider {
+    fn group_path(&self) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}",
+            self.service.settings.subscription.as_deref().unwrap_or_default(),
+            self.service.settings.resource_group.as_deref().unwrap_or_default()
+        )
+    }
+
+    /// The target's resources that exist: (description, ARM path, api-version).
+    async fn resources(&self) -> Result<Vec<(String, String, &'static str)>> {
+        let rg = self.group_path();
+        let mut candidates: Vec<(String, String, &'static str)> = Vec::new();
+        let mut apps: Vec<String> = app_names(&self.service).into_values().collect();
+        apps.sort();
+        apps.dedup();
+        for app in apps {
+            candidates.push((
+                format!("Function App {app} (with its {SLOT} slot)"),
+                format!("{rg}/providers/Microsoft.Web/sites/{app}"),
+                WEB,
+            ));
+        }
+        let plan = format!("{}-{}-plan", self.service.service, self.service.target);
+        candidates.push((
+            format!("App Service plan {plan}"),
+            format!("{rg}/providers/Microsoft.Web/serverfarms/{plan}"),
+            WEB,
+        ));
+        let account = base::storage_account_name(&self.service);
+        candidates.push((
+            format!("storage account {account} (app packages, release manifests)"),
+            format!("{rg}/providers/Microsoft.Storage/storageAccounts/{account}"),
+            base::STORAGE,
+        ));
+        let mut out = Vec::new();
+        for (what, path, version) in candidates {
+            let a = self
+                .arm
+                .send(
+                    &what,
+                    Method::GET,
+                    &self.arm.url(&format!("{path}?api-version={version}")),
+                    None,
+                )
+                .await?;
+            match a.status {
+                404 => {}
+                s if (200..300).contains(&s) => out.push((what, path, version)),
+                _ => return Err(super::arm::error(&what, &a)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the resource group exists and nubo made it.
+    async fn group(&self) -> Result<Option<bool>> {
+        let rg = self.group_path();
+        let what = format!(
+            "resource group {}",
+            self.service.settings.resource_group.as_deref().unwrap_or_default()
+        );
+        let a = self
+            .arm
+            .send(
+                &what,
+                Method::GET,
+                &self
+                    .arm
+                    .url(&format!("{rg}?api-version={}", base::RESOURCES)),
+                None,
+            )
+            .await?;
+        match a.status {
+            404 => Ok(None),
+            s if (200..300).contains(&s) => {
+                Ok(Some(a.body["tags"]["nubo-created"].as_str() == Some("true")))
+            }
+            _ => Err(super::arm::error(&what, &a)),
+        }
+    }
+
+    async fn exists(&self) -> Result<bool> {
+        Ok(self.group().await?.is_some() && !self.resources().await?.is_empty())
+    }
+
+    async fn inventory_all(&self) -> Result<Vec<String>> {
+        let mut out: Vec<String> = self
+            .resources()
+            .await?
+            .into_iter()
+            .map(|(what, _, _)| what)
+            .collect();
+        if self.group().await? == Some(true) && !out.is_empty() {
+            out.push(format!(
+                "resource group {} (nubo created it)",
+                self.service.settings.resource_group.as_deref().unwrap_or_default()
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Delete the apps, the plan and the storage account; then the resource
+    /// group when nubo created it and nothing else is left in it.
+    async fn remove_all(&self) -> Result<()> {
+        let resources = self.resources().await?;
+        for (what, path, version) in &resources {
+            let a = self
+                .arm
+                .send(
+                    &format!("delete {what}"),
+                    Method::DELETE,
+                    &self.arm.url(&format!("{path}?api-version={version}")),
+                    None,
+                )
+                .await?;
+            match a.status {
+                404 => {}
+                s if (200..300).contains(&s) => {
+                    self.arm.wait(&format!("delete {what}"), a).await?;
+                }
+                _ => return Err(super::arm::error(&format!("delete {what}"), &a)),
+            }
+        }
+        if self.group().await? == Some(true) {
+            let rg = self.group_path();
+            let what = format!(
+                "delete resource group {}",
+                self.service.settings.resource_group.as_deref().unwrap_or_default()
+            );
+            let a = self
+                .arm
+                .call(
+                    &what,
+                    Method::DELETE,
+                    &format!("{rg}?api-version={}", base::RESOURCES),
+                    None,
+                )
+                .await?;
+            self.arm.wait(&what, a).await?;
+        }
+        *self.base.lock().unwrap() = None;
+        Ok(())
+    }
+}

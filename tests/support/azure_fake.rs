@@ -154,7 +154,7 @@ pub const SITE_HTTP: &str = "Site_Http";
 
 /// The ARM operations the fake implements; every other documented one
 /// answers 501 and records a violation.
-pub const IMPLEMENTED: [&str; 33] = [
+pub const IMPLEMENTED: [&str; 35] = [
     "ResourceGroups_CreateOrUpdate",
     "ResourceGroups_Get",
     "ResourceGroups_CheckExistence",
@@ -188,6 +188,8 @@ pub const IMPLEMENTED: [&str; 33] = [
     "StorageAccounts_CheckNameAvailability",
     "WebApps_ListHostKeys",
     "WebApps_ListHostKeysSlot",
+    "WebApps_GetConfiguration",
+    "WebApps_UpdateConfiguration",
 ];
 
 /// The largest request body the fake reads (a generous package size).
@@ -601,6 +603,12 @@ struct Site {
     swapping: Option<String>,
     /// `slotSwapStatus` of the last completed swap.
     last_swap: Option<Value>,
+    /// `siteConfig.experiments.rampUpRules` of production: a share of the
+    /// production host's requests served by a slot ("testing in
+    /// production"). A property of the site's routing, so a swap keeps it.
+    ramp_up_rules: Vec<Value>,
+    /// Requests to the production host so far (the routing's counter).
+    routed: u64,
 }
 
 impl Site {
@@ -1280,6 +1288,11 @@ impl State {
             "WebApps_SwapSlotWithProduction" | "WebApps_SwapSlotSlot" => {
                 self.swap(req, operation_id)
             }
+            "WebApps_GetConfiguration" => {
+                let key = self.site_at(req)?;
+                Ok(Reply::json(200, self.web_config_json(&key)))
+            }
+            "WebApps_UpdateConfiguration" => self.web_config_patch(req),
             "WebApps_ListHostKeys" | "WebApps_ListHostKeysSlot" => {
                 let (key, slot) = self.side_at(req)?;
                 let side = self.sites[&key]
@@ -2570,6 +2583,8 @@ impl State {
                     sticky_storage: Vec::new(),
                     swapping: None,
                     last_swap: None,
+                    ramp_up_rules: Vec::new(),
+                    routed: 0,
                 });
                 site.plan = plan_key;
                 if !created {
@@ -2690,6 +2705,70 @@ impl State {
         side.settings = settings;
         side.modified = now_rfc3339();
         Ok(Reply::json(200, self.settings_json(&key, slot.as_deref())))
+    }
+
+    fn web_config_json(&self, key: &str) -> Value {
+        let s = &self.sites[key];
+        let mut config = s.production.content.site_config.clone();
+        config.insert(
+            "experiments".to_owned(),
+            json!({ "rampUpRules": s.ramp_up_rules }),
+        );
+        json!({
+            "id": format!("{}/config/web", self.site_id(key, None)),
+            "name": "web",
+            "type": "Microsoft.Web/sites/config",
+            "properties": config,
+        })
+    }
+
+    /// `PATCH …/config/web`: only `experiments.rampUpRules` is modelled;
+    /// each rule must send its share to a slot of this site.
+    fn web_config_patch(&mut self, req: &Incoming) -> Result<Reply, ArmError> {
+        self.group_at(req, true)?;
+        let key = self.site_at(req)?;
+        let body = req.json();
+        let props = body["properties"].as_object().cloned().unwrap_or_default();
+        for k in props.keys() {
+            if k != "experiments" {
+                let message =
+                    format!("the fake models only `experiments` of config/web, not `{k}`");
+                self.violation(req, &message);
+                return Err(ArmError::new(501, "NotImplemented", message));
+            }
+        }
+        if let Some(rules) = props.get("experiments").map(|e| &e["rampUpRules"]) {
+            let rules = rules.as_array().cloned().unwrap_or_default();
+            let site = &self.sites[&key];
+            let mut total = 0.0;
+            for r in &rules {
+                let host = r["actionHostName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                let ok = site.slots.keys().any(|slot| {
+                    host == format!("{}-{slot}.azurewebsites.net", site.name).to_ascii_lowercase()
+                });
+                if !ok {
+                    return Err(ArmError::bad_request(format!(
+                        "The routing rule '{}' must send traffic to a slot of site '{}' (actionHostName '{host}').",
+                        r["name"].as_str().unwrap_or_default(),
+                        site.name
+                    )));
+                }
+                total += r["reroutePercentage"].as_f64().unwrap_or(0.0);
+            }
+            if !(0.0..=100.0).contains(&total) {
+                return Err(ArmError::bad_request(
+                    "The sum of the routing rules' percentages must be between 0 and 100.",
+                ));
+            }
+            self.sites
+                .get_mut(&key)
+                .expect("site_at found it")
+                .ramp_up_rules = rules;
+        }
+        Ok(Reply::json(200, self.web_config_json(&key)))
     }
 
     fn sticky_json(&self, key: &str) -> Value {

@@ -541,7 +541,35 @@ pub(super) fn serve_site(st: &mut State, req: &Incoming, prefix: &str) -> Respon
     st.settle();
     st.calls
         .push((SITE_HTTP.to_owned(), req.describe_with_host()));
-    let side = st.side_for_host(prefix);
+    let mut side = st.side_for_host(prefix);
+    let mut host = req.host.clone();
+    // Production's routing rules send their share to a slot: the n-th
+    // request goes there when n mod 100 falls below the rule's percent.
+    if let Some((key, None)) = &side {
+        let s = st.sites.get_mut(key).expect("side_for_host found it");
+        let n = s.routed % 100;
+        s.routed += 1;
+        let mut from = 0.0;
+        for r in &s.ramp_up_rules {
+            let to = from + r["reroutePercentage"].as_f64().unwrap_or(0.0);
+            if (n as f64) >= from && (n as f64) < to {
+                let rule_host = r["actionHostName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                let name = s.name.to_ascii_lowercase();
+                if let Some(slot) = rule_host
+                    .strip_suffix(".azurewebsites.net")
+                    .and_then(|h| h.strip_prefix(&format!("{name}-")))
+                {
+                    side = Some((key.clone(), Some(slot.to_owned())));
+                    host = host.replacen(&name, &format!("{name}-{slot}"), 1);
+                }
+                break;
+            }
+            from = to;
+        }
+    }
     let (site, slot, content) = match &side {
         Some((key, slot)) => {
             let s = &st.sites[key];
@@ -550,7 +578,8 @@ pub(super) fn serve_site(st: &mut State, req: &Incoming, prefix: &str) -> Respon
         }
         None => (None, None, Content::Nothing),
     };
-    let target = format!("{}{}", req.host, req.path);
+    // Canned answers follow the side that serves, as the real routing does.
+    let target = format!("{host}{}", req.path);
     let canned = st
         .answers
         .iter()

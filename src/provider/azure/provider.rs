@@ -201,6 +201,54 @@ impl AzureProvider {
         })
     }
 
+    /// Production's routing rule: `share` percent of its requests to the
+    /// staging slot, or none. Written only when it differs.
+    async fn routing_rule(&self, site: &str, staging_host: &str, share: Option<u8>) -> Result<()> {
+        let path = format!("{site}/config/web?api-version={WEB}");
+        let what = format!("read the routing rules of {site}");
+        let now = self.arm.call(&what, Method::GET, &path, None).await?;
+        let want: Vec<Value> = share
+            .map(|p| {
+                vec![serde_json::json!({
+                    "name": SLOT,
+                    "actionHostName": staging_host,
+                    "reroutePercentage": p,
+                })]
+            })
+            .unwrap_or_default();
+        let have: Vec<(String, f64)> = now.body["properties"]["experiments"]["rampUpRules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                (
+                    r["actionHostName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_ascii_lowercase(),
+                    r["reroutePercentage"].as_f64().unwrap_or(0.0),
+                )
+            })
+            .filter(|(_, p)| *p > 0.0)
+            .collect();
+        let wanted: Vec<(String, f64)> = share
+            .filter(|p| *p > 0)
+            .map(|p| vec![(staging_host.to_ascii_lowercase(), f64::from(p))])
+            .unwrap_or_default();
+        if have == wanted {
+            return Ok(());
+        }
+        self.arm
+            .call(
+                &format!("set the routing rules of {site}"),
+                Method::PATCH,
+                &path,
+                Some(&serde_json::json!({"properties": {"experiments": {"rampUpRules": want}}})),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// The host key of a side, for requests to its functions.
     async fn host_key(&self, site: &str, slot: Option<&str>, host: &str) -> Result<String> {
         if let Some(k) = self.keys.lock().unwrap().get(host) {
@@ -255,9 +303,7 @@ impl AzureProvider {
             .timeout(Duration::from_secs(230 + 30))
             .build()
             .map_err(|e| ProviderError::new(format!("could not make an HTTP client: {e}")))?;
-        let mut req = client
-            .request(method, &url)
-            .header("x-functions-key", key);
+        let mut req = client.request(method, &url).header("x-functions-key", key);
         if let Some(h) = host_header {
             req = req.header("host", h);
         }
@@ -368,11 +414,10 @@ impl Provider for AzureProvider {
         })?;
         let base = self.base(false)?;
         let app = &app_names(&self.service)[function];
-        let a = base
-            .apps
-            .iter()
-            .find(|a| &a.app == app)
-            .ok_or_else(|| ProviderError::new(format!("no Function App {app} in this target")))?;
+        let a =
+            base.apps.iter().find(|a| &a.app == app).ok_or_else(|| {
+                ProviderError::new(format!("no Function App {app} in this target"))
+            })?;
         self.block(async {
             let (prod, staging) = slots::serving(&self.arm, &a.id).await?;
             let (host, slot) = if staging.as_deref() == Some(release) {
@@ -432,61 +477,134 @@ impl Provider for AzureProvider {
             Err(_) if !self.block(self.exists())? => return Ok(None),
             Err(e) => return Err(e),
         };
-        let serving = self.block(async {
-            let reads = base.apps.iter().map(|a| slots::serving(&self.arm, &a.id));
+        let sides = self.block(async {
+            let reads = base.apps.iter().map(|a| async {
+                let serving = slots::serving(&self.arm, &a.id).await?;
+                let path = format!("{}/config/web?api-version={WEB}", a.id);
+                let config = self
+                    .arm
+                    .call(
+                        &format!("read the routing rules of {}", a.id),
+                        Method::GET,
+                        &path,
+                        None,
+                    )
+                    .await?;
+                let share = config.body["properties"]["experiments"]["rampUpRules"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| {
+                        r["actionHostName"]
+                            .as_str()
+                            .is_some_and(|h| h.eq_ignore_ascii_case(&a.staging_host))
+                    })
+                    .map(|r| r["reroutePercentage"].as_f64().unwrap_or(0.0))
+                    .sum::<f64>();
+                Ok::<_, ProviderError>((serving, share))
+            });
             futures_util::future::join_all(reads).await
         });
-        // Apps are swapped in name order. After a stop half-way they
+        // Apps are switched in name order. After a stop half-way they
         // disagree: the last app still serves the release being replaced,
         // which is what is reported, so the next deploy or rollback moves
-        // every app again (`route` swaps each app that differs).
-        match serving.into_iter().last() {
-            Some(s) => Ok(s?.0.map(|r| Route::to(&r))),
-            None => Ok(None),
-        }
+        // every app again (`route` moves each app that differs).
+        let Some(last) = sides.into_iter().last() else {
+            return Ok(None);
+        };
+        let ((prod, staging), share) = last?;
+        Ok(prod.map(|p| Route {
+            primary: p,
+            canary: staging
+                .filter(|_| share > 0.0)
+                .map(|s| (s, share.round().clamp(0.0, 100.0) as u8)),
+        }))
     }
 
     fn route(&self, route: &Route) -> Result<()> {
-        if route.canary.is_some() {
-            return Err(ProviderError::new(format!(
-                "canary releases are not available on Azure yet in nubo {} (use `strategy: blue-green`); \
-                 nothing was switched",
-                env!("CARGO_PKG_VERSION")
-            )));
-        }
         let base = self.base(false)?;
-        let target = &route.primary;
+        // During a canary production keeps the primary release and its
+        // routing rule sends the canary's share to the staging slot, which
+        // holds the canary; the switch clears the rule, then swaps.
+        let (prod_wants, staging_wants, share) = match &route.canary {
+            Some((canary, percent)) => (&route.primary, Some(canary), Some(*percent)),
+            None => (&route.primary, None, None),
+        };
         let serving = self.block(async {
             let reads = base.apps.iter().map(|a| slots::serving(&self.arm, &a.id));
             futures_util::future::join_all(reads).await
         });
         let mut to_swap = Vec::new();
-        let mut to_stage = Vec::new();
+        let mut to_stage: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (a, s) in base.apps.iter().zip(serving) {
             let (prod, staging) = s?;
-            if prod.as_deref() == Some(target.as_str()) {
-                continue;
+            match staging_wants {
+                Some(canary) => {
+                    if prod.as_deref() != Some(prod_wants.as_str()) {
+                        return Err(ProviderError::new(format!(
+                            "a canary of `{canary}` starts from the release production serves,                              but the Function App {} serves {}, not `{prod_wants}`",
+                            a.app,
+                            prod.as_deref().unwrap_or("nothing")
+                        )));
+                    }
+                    if staging.as_deref() != Some(canary.as_str()) {
+                        to_stage
+                            .entry(canary.clone())
+                            .or_default()
+                            .push(a.app.clone());
+                    }
+                }
+                None => {
+                    if prod.as_deref() == Some(prod_wants.as_str()) {
+                        continue;
+                    }
+                    if staging.as_deref() != Some(prod_wants.as_str()) {
+                        to_stage
+                            .entry(prod_wants.clone())
+                            .or_default()
+                            .push(a.app.clone());
+                    }
+                    to_swap.push(a.id.clone());
+                }
             }
-            if staging.as_deref() != Some(target.as_str()) {
-                to_stage.push(a.app.clone());
-            }
-            to_swap.push(a.id.clone());
         }
         if !to_stage.is_empty() {
             // An older retained release: staged again from its manifest.
             let store = self.store(&base)?;
-            let manifest = self.manifest(&store, target)?.ok_or_else(|| {
-                ProviderError::new(format!(
-                    "release `{target}` has no manifest in the releases container of storage \
-                     account {}; it cannot be staged again",
-                    base.storage_account
-                ))
-            })?;
-            self.stage_manifest(&base, &manifest, &to_stage)?;
+            for (release, apps) in &to_stage {
+                let manifest = self.manifest(&store, release)?.ok_or_else(|| {
+                    ProviderError::new(format!(
+                        "release `{release}` has no manifest in the releases container of \
+                         storage account {}; it cannot be staged again",
+                        base.storage_account
+                    ))
+                })?;
+                self.stage_manifest(&base, &manifest, apps)?;
+            }
         }
         self.block(async {
-            for site in &to_swap {
-                slots::swap(&self.arm, site).await?;
+            let rules = base
+                .apps
+                .iter()
+                .map(|a| self.routing_rule(&a.id, &a.staging_host, share));
+            for r in futures_util::future::join_all(rules).await {
+                r?;
+            }
+            // One swap per app. A swap that fails changes nothing in its
+            // app; the apps already swapped are swapped back, so production
+            // is left serving one release, not two.
+            for (i, site) in to_swap.iter().enumerate() {
+                if let Err(e) = slots::swap(&self.arm, site).await {
+                    for done in to_swap[..i].iter().rev() {
+                        if let Err(back) = slots::swap(&self.arm, done).await {
+                            return Err(ProviderError::new(format!(
+                                "{e}; then swapping {done} back failed too: {back} \
+                                 (run `nubo deploy` or `nubo rollback` again to converge)"
+                            )));
+                        }
+                    }
+                    return Err(e);
+                }
             }
             Ok(())
         })
@@ -558,8 +676,16 @@ impl AzureProvider {
     fn group_path(&self) -> String {
         format!(
             "/subscriptions/{}/resourceGroups/{}",
-            self.service.settings.subscription.as_deref().unwrap_or_default(),
-            self.service.settings.resource_group.as_deref().unwrap_or_default()
+            self.service
+                .settings
+                .subscription
+                .as_deref()
+                .unwrap_or_default(),
+            self.service
+                .settings
+                .resource_group
+                .as_deref()
+                .unwrap_or_default()
         )
     }
 
@@ -614,7 +740,11 @@ impl AzureProvider {
         let rg = self.group_path();
         let what = format!(
             "resource group {}",
-            self.service.settings.resource_group.as_deref().unwrap_or_default()
+            self.service
+                .settings
+                .resource_group
+                .as_deref()
+                .unwrap_or_default()
         );
         let a = self
             .arm
@@ -629,9 +759,9 @@ impl AzureProvider {
             .await?;
         match a.status {
             404 => Ok(None),
-            s if (200..300).contains(&s) => {
-                Ok(Some(a.body["tags"]["nubo-created"].as_str() == Some("true")))
-            }
+            s if (200..300).contains(&s) => Ok(Some(
+                a.body["tags"]["nubo-created"].as_str() == Some("true"),
+            )),
             _ => Err(super::arm::error(&what, &a)),
         }
     }
@@ -650,7 +780,11 @@ impl AzureProvider {
         if self.group().await? == Some(true) && !out.is_empty() {
             out.push(format!(
                 "resource group {} (nubo created it)",
-                self.service.settings.resource_group.as_deref().unwrap_or_default()
+                self.service
+                    .settings
+                    .resource_group
+                    .as_deref()
+                    .unwrap_or_default()
             ));
         }
         Ok(out)
@@ -682,7 +816,11 @@ impl AzureProvider {
             let rg = self.group_path();
             let what = format!(
                 "delete resource group {}",
-                self.service.settings.resource_group.as_deref().unwrap_or_default()
+                self.service
+                    .settings
+                    .resource_group
+                    .as_deref()
+                    .unwrap_or_default()
             );
             let a = self
                 .arm

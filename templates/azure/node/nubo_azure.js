@@ -220,6 +220,12 @@ async function call(context, req) {
   if (!sameKey(headersOf(req)["x-nubo-call-key"], process.env.NUBO_CALL_KEY)) {
     return error(401, "Unauthorized", "a nubo.call needs this app's call key", ctx.release);
   }
+  // A call names its release: a side serving another one (a swap moved
+  // it) refuses, and the caller tries the app's other side.
+  const wanted = headersOf(req)["nubo-release"] || "";
+  if (wanted && ctx.release && wanted !== ctx.release) {
+    return error(409, "ReleaseMoved", `this side serves ${ctx.release}, not ${wanted}`, ctx.release);
+  }
   const caller = headersOf(req)["nubo-caller"] || "";
   if (caller && Array.isArray(entry.callers) && !entry.callers.includes(caller)) {
     return error(403, "NotAllowed", `\`${caller}\` may not call \`${entry.function}\``, ctx.release);

@@ -75,19 +75,20 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect)
 
 
-def call(name, payload=None):
-    if not isinstance(name, str) or not name:
-        raise TypeError("nubo.call: function name must be a non-empty string")
-    ctx = _current.get()
-    caller = ctx["function"]
-    cfg = _nubo_config()
-    if name not in (cfg.get("calls") or {}).get(caller, []):
-        raise CallError(f"`{caller}` may not call `{name}`: add it to `calls:` of `{caller}`", 403, "NotAllowed")
-    host = _host_of((cfg.get("apps") or {}).get(name))
+def _other_side(host):
+    """The same app's host on the other side: production <-> staging."""
+    suffix = ".azurewebsites.net"
+    if not host.endswith(suffix):
+        return host
+    app = host[: -len(suffix)]
+    return (app[: -len("-staging")] if app.endswith("-staging") else app + "-staging") + suffix
+
+
+def _send(name, host, caller, ctx, data):
     base = (os.environ.get("NUBO_CALL_BASE") or f"https://{host}").rstrip("/")
     req = urllib.request.Request(
         f"{base}/_nubo/call/{urllib.parse.quote(name)}",
-        data=json.dumps(payload).encode("utf-8"),
+        data=data,
         method="POST",
         headers={
             "Host": host,
@@ -99,11 +100,28 @@ def call(name, payload=None):
     )
     try:
         with _opener.open(req, timeout=230) as res:
-            status, text = res.status, res.read().decode("utf-8", "replace")
+            return res.status, res.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
-        status, text = e.code, e.read().decode("utf-8", "replace")
+        return e.code, e.read().decode("utf-8", "replace")
     except OSError as e:
         raise CallError(f"`{name}`: {e}", 502, "CallFailed") from e
+
+
+def call(name, payload=None):
+    if not isinstance(name, str) or not name:
+        raise TypeError("nubo.call: function name must be a non-empty string")
+    ctx = _current.get()
+    caller = ctx["function"]
+    cfg = _nubo_config()
+    if name not in (cfg.get("calls") or {}).get(caller, []):
+        raise CallError(f"`{caller}` may not call `{name}`: add it to `calls:` of `{caller}`", 403, "NotAllowed")
+    host = _host_of((cfg.get("apps") or {}).get(name))
+    data = json.dumps(payload).encode("utf-8")
+    status, text = _send(name, host, caller, ctx, data)
+    # The callee's side serves another release (its app was swapped while
+    # this request ran): the release is on the app's other side.
+    if status == 409 and '"ReleaseMoved"' in text:
+        status, text = _send(name, _other_side(host), caller, ctx, data)
     try:
         value = json.loads(text) if text else None
         parsed = True

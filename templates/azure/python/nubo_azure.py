@@ -181,6 +181,11 @@ def call(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     wanted = (os.environ.get("NUBO_CALL_KEY") or "").encode("utf-8")
     if not wanted or not hmac.compare_digest(given, wanted):
         return _error(401, "Unauthorized", "a nubo.call needs this app's call key", release)
+    # A call names its release: a side serving another one (a swap moved
+    # it) refuses, and the caller tries the app's other side.
+    wanted_release = req.headers.get("nubo-release") or ""
+    if wanted_release and release and wanted_release != release:
+        return _error(409, "ReleaseMoved", f"this side serves {release}, not {wanted_release}", release)
     caller = req.headers.get("nubo-caller") or ""
     if caller and entry.get("callers") is not None and caller not in entry["callers"]:
         return _error(403, "NotAllowed", f"`{caller}` may not call `{entry['function']}`", release)

@@ -78,22 +78,18 @@ function request(url, { method, headers, body, timeoutMs }) {
   });
 }
 
-async function call(name, payload) {
-  if (typeof name !== "string" || name === "") throw new TypeError("nubo.call: function name must be a non-empty string");
-  const ctx = context();
-  const cfg = nuboConfig();
-  const caller = ctx.function;
-  const allowed = (cfg.calls && cfg.calls[caller]) || [];
-  if (!allowed.includes(name)) {
-    throw callError(`\`${caller}\` may not call \`${name}\`: add it to \`calls:\` of \`${caller}\``, 403, "NotAllowed");
-  }
-  const host = hostOf(cfg.apps ? cfg.apps[name] : null);
+// The same app's host on the other side: production ⇄ staging.
+function otherSide(host) {
+  const m = /^(.*?)(-staging)?(\.azurewebsites\.net)$/.exec(host);
+  if (!m) return host;
+  return m[2] ? m[1] + m[3] : `${m[1]}-staging${m[3]}`;
+}
+
+async function send(name, host, caller, ctx, body) {
   const route = `/_nubo/call/${encodeURIComponent(name)}`;
   const base = process.env.NUBO_CALL_BASE ? process.env.NUBO_CALL_BASE.replace(/\/+$/, "") : `https://${host}`;
-  const body = Buffer.from(JSON.stringify(payload === undefined ? null : payload), "utf8");
-  let res;
   try {
-    res = await request(`${base}${route}`, {
+    return await request(`${base}${route}`, {
       method: "POST",
       headers: {
         Host: host,
@@ -108,6 +104,25 @@ async function call(name, payload) {
     });
   } catch (err) {
     throw callError(`\`${name}\`: ${err.message}`, 502, "CallFailed");
+  }
+}
+
+async function call(name, payload) {
+  if (typeof name !== "string" || name === "") throw new TypeError("nubo.call: function name must be a non-empty string");
+  const ctx = context();
+  const cfg = nuboConfig();
+  const caller = ctx.function;
+  const allowed = (cfg.calls && cfg.calls[caller]) || [];
+  if (!allowed.includes(name)) {
+    throw callError(`\`${caller}\` may not call \`${name}\`: add it to \`calls:\` of \`${caller}\``, 403, "NotAllowed");
+  }
+  const host = hostOf(cfg.apps ? cfg.apps[name] : null);
+  const body = Buffer.from(JSON.stringify(payload === undefined ? null : payload), "utf8");
+  let res = await send(name, host, caller, ctx, body);
+  // The callee's side serves another release (its app was swapped while
+  // this request ran): the release is on the app's other side.
+  if (res.status === 409 && /"ReleaseMoved"/.test(res.body)) {
+    res = await send(name, otherSide(host), caller, ctx, body);
   }
   let value;
   let parsed = false;

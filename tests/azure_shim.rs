@@ -72,6 +72,7 @@ const http = require("http");
 const dir = process.argv[2];
 const shim = require(dir + "/nubo_azure.js");
 const seen = [];
+let moveOnce = false;
 const ctx = (name, extra) => ({ executionContext: { functionName: name }, invocationId: "inv-" + name, ...(extra || {}) });
 const server = http.createServer((req, res) => {
   const chunks = [];
@@ -79,6 +80,13 @@ const server = http.createServer((req, res) => {
   req.on("end", async () => {
     const body = Buffer.concat(chunks);
     seen.push({ host: req.headers.host, path: req.url, key: req.headers["x-nubo-call-key"], caller: req.headers["nubo-caller"] });
+    // The staging side was swapped away once: it serves another release.
+    if (moveOnce && /-staging\./.test(req.headers.host)) {
+      moveOnce = false;
+      res.writeHead(409, { "content-type": "application/json" });
+      res.end(JSON.stringify({ errorType: "ReleaseMoved", errorMessage: "this side serves r3, not r2" }));
+      return;
+    }
     const m = /^\/_nubo\/call\/([^/?]+)/.exec(req.url);
     const r = await shim.call(ctx(m[1] + "-call"), { method: req.method, url: "https://" + req.headers.host + req.url, headers: req.headers, query: {}, params: {}, rawBody: body });
     res.writeHead(r.status, r.headers);
@@ -109,7 +117,14 @@ server.listen(0, "127.0.0.1", async () => {
   } catch (err) {
     out.queueUnknown = err.message;
   }
-  out.seen = seen;
+  out.seen = seen.slice();
+  out.moved = text(await shim.call(ctx("worker-call"), { method: "POST", url: "https://" + host + "/_nubo/call/worker", headers: { "x-nubo-call-key": "k3y", "nubo-caller": "api", "nubo-release": "r1" }, rawBody: "{}" }));
+  moveOnce = true;
+  out.retried = text(await shim.http(ctx("api"), {
+    method: "GET", url: "https://" + host + "/orders/7", originalUrl: "https://" + host + "/orders/7",
+    headers: { host }, query: {}, params: { id: "7" }, rawBody: "",
+  }));
+  out.retrySeen = seen.slice(out.seen.length);
   console.log(JSON.stringify(out));
   server.close();
 });
@@ -191,6 +206,24 @@ fn assert_answers(out: &Value) {
     assert_eq!(
         out["seen"],
         json!([{"host": "shop-aprod-staging.azurewebsites.net", "path": "/_nubo/call/worker",
+                "key": "k3y", "caller": "api"}])
+    );
+
+    // A call names its release: another release's side refuses it, and
+    // the caller tries the app's other side.
+    assert_eq!(out["moved"]["status"], 409, "{}", out["moved"]);
+    assert!(
+        out["moved"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("ReleaseMoved")
+    );
+    assert_eq!(out["retried"]["status"], 200, "{}", out["retried"]);
+    assert_eq!(
+        out["retrySeen"],
+        json!([{"host": "shop-aprod-staging.azurewebsites.net", "path": "/_nubo/call/worker",
+                "key": "k3y", "caller": "api"},
+               {"host": "shop-aprod.azurewebsites.net", "path": "/_nubo/call/worker",
                 "key": "k3y", "caller": "api"}])
     );
 
@@ -369,11 +402,22 @@ class Ctx:
         self.invocation_id = "inv-" + name
 
 seen = []
+moved = [False]
 class Front(BaseHTTPRequestHandler):
     def do_POST(self):
         data = self.rfile.read(int(self.headers.get("content-length") or 0))
         seen.append({"host": self.headers.get("host"), "path": self.path,
                      "key": self.headers.get("x-nubo-call-key"), "caller": self.headers.get("nubo-caller")})
+        # The staging side was swapped away once: it serves another release.
+        if moved[0] and "-staging." in self.headers.get("host"):
+            moved[0] = False
+            body = json.dumps({"errorType": "ReleaseMoved", "errorMessage": "this side serves r3, not r2"}).encode()
+            self.send_response(409)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         fn = self.path.rsplit("/", 1)[1]
         r = entry(fn + "-call")(func.HttpRequest(method="POST", url="https://" + self.headers.get("host") + self.path,
                                 headers=dict(self.headers), params={}, route_params={}, body=data), Ctx(fn + "-call"))
@@ -411,7 +455,12 @@ out["queue"] = entry("worker-queue-1")(q.QueueMessage(id="m-1", body=b"hello", d
 out["timer"] = entry("report-timer-1")(t.TimerRequest(past_due=False), Ctx("report-timer-1"))
 out["blob"] = entry("report-blob-1")(b.InputStream(data=b"a,b\n", name="uploads/in/day.csv", length=4), Ctx("report-blob-1"))
 out["blobSkipped"] = entry("report-blob-1")(b.InputStream(data=b"x", name="uploads/in/day.txt", length=1), Ctx("report-blob-1"))
-out["seen"] = seen
+out["seen"] = list(seen)
+out["moved"] = resp(entry("worker-call")(req("POST", "/_nubo/call/worker", body=b"{}",
+                    headers={"x-nubo-call-key": "k3y", "nubo-caller": "api", "nubo-release": "r1"}), Ctx("worker-call")))
+moved[0] = True
+out["retried"] = resp(entry("api")(req("GET", "/orders/7", {"id": "7"}), Ctx("api")))
+out["retrySeen"] = seen[len(out["seen"]):]
 print(json.dumps(out))
 server.shutdown()
 "#;

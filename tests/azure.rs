@@ -1,5 +1,5 @@
-//! The Azure backend through the real binary, against the spec-checked ARM
-//! + Entra + Kudu fake (`tests/support/azure_fake.rs`, over TLS with a test
+//! The Azure backend through the real binary, against the spec-checked
+//! fake of ARM, Entra ID and Kudu (`tests/support/azure_fake.rs`, over TLS with a test
 //! CA) and the target's storage account in Azurite: every ARM request nubo
 //! sends is validated against Microsoft's OpenAPI documents in
 //! `../shared/specs/azure`. No Functions host runs here: requests to a

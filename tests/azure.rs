@@ -600,3 +600,53 @@ fn remove_deletes_what_nubo_made_and_the_group_it_created() {
     );
     svc.no_violations();
 }
+
+#[test]
+fn a_flex_consumption_plan_is_refused_before_anything_is_staged() {
+    let svc = Svc::small("");
+    // Someone made the target's plan as Flex Consumption, which has no slots.
+    let ca =
+        reqwest::Certificate::from_pem(&std::fs::read(azure_fake::azure_https::ca_pem()).unwrap())
+            .unwrap();
+    let http = reqwest::blocking::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let token = svc.fake.issue_token();
+    let rg = format!("/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/shop");
+    for (path, version, body) in [
+        (
+            rg.clone(),
+            "2024-07-01",
+            serde_json::json!({"location": "westeurope"}),
+        ),
+        (
+            format!("{rg}/providers/Microsoft.Web/serverfarms/shop-aprod-plan"),
+            "2023-12-01",
+            serde_json::json!({"location": "westeurope", "kind": "functionapp",
+                               "sku": {"name": "FC1", "tier": "FlexConsumption"},
+                               "properties": {"reserved": true}}),
+        ),
+    ] {
+        let r = http
+            .put(format!("{}{path}?api-version={version}", svc.fake.url()))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {:?}", r.text());
+    }
+    let (code, out, err) = svc.run(&["deploy", "-t", "aprod"]);
+    assert_ne!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("Flex Consumption") && err.contains("no deployment slots"),
+        "{err}"
+    );
+    assert!(
+        svc.fake
+            .resource(&format!("{rg}/providers/Microsoft.Web/sites/shop-aprod"))
+            .is_none(),
+        "no app was made on it"
+    );
+    svc.no_violations();
+}

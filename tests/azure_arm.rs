@@ -200,6 +200,49 @@ fn the_arm_client_signs_in_polls_swaps_and_rides_out_faults() {
             "{err}"
         );
         assert!(!err.message.contains("not-the-secret"), "the secret is not in errors");
+
+        // The same service principal with a certificate: an RS256 client
+        // assertion naming the certificate by its thumbprint.
+        let pem = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/support/azure_tls/client.pem");
+        let with_cert = Arm::new(
+            Some(fake.url()),
+            &HashMap::from([
+                ("AZURE_TENANT_ID".to_owned(), TENANT_ID.to_owned()),
+                ("AZURE_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
+                (
+                    "AZURE_CLIENT_CERTIFICATE_PATH".to_owned(),
+                    pem.display().to_string(),
+                ),
+            ]),
+        )
+        .unwrap();
+        with_cert
+            .call(
+                "get the resource group",
+                Method::GET,
+                &q(&rg("shop-rg"), RESOURCES),
+                None,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("signed in with the certificate: {e}"));
+        let missing = Arm::new(
+            Some(fake.url()),
+            &HashMap::from([
+                ("AZURE_TENANT_ID".to_owned(), TENANT_ID.to_owned()),
+                ("AZURE_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
+                (
+                    "AZURE_CLIENT_CERTIFICATE_PATH".to_owned(),
+                    "/nonexistent/sp.pem".to_owned(),
+                ),
+            ]),
+        )
+        .unwrap();
+        let err = missing
+            .call("get site", Method::GET, &q(&site, WEB), None)
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("/nonexistent/sp.pem"), "{err}");
     });
     let calls = fake.calls();
     assert!(

@@ -48,7 +48,15 @@ impl Answer {
 /// Which credential to use, read from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialKind {
-    ClientSecret { tenant: String, client: String },
+    ClientSecret {
+        tenant: String,
+        client: String,
+    },
+    ClientCertificate {
+        tenant: String,
+        client: String,
+        path: String,
+    },
     WorkloadIdentity,
     ManagedIdentity,
     AzureCli,
@@ -61,6 +69,15 @@ impl CredentialKind {
             CredentialKind::ClientSecret {
                 tenant: env.var("AZURE_TENANT_ID").unwrap_or_default(),
                 client: env.var("AZURE_CLIENT_ID").unwrap_or_default(),
+            }
+        } else if set("AZURE_CLIENT_CERTIFICATE_PATH")
+            && set("AZURE_TENANT_ID")
+            && set("AZURE_CLIENT_ID")
+        {
+            CredentialKind::ClientCertificate {
+                tenant: env.var("AZURE_TENANT_ID").unwrap_or_default(),
+                client: env.var("AZURE_CLIENT_ID").unwrap_or_default(),
+                path: env.var("AZURE_CLIENT_CERTIFICATE_PATH").unwrap_or_default(),
             }
         } else if set("AZURE_FEDERATED_TOKEN_FILE") {
             CredentialKind::WorkloadIdentity
@@ -87,6 +104,31 @@ impl CredentialKind {
                     None,
                 )?
             }
+            CredentialKind::ClientCertificate {
+                tenant,
+                client,
+                path,
+            } => {
+                let authority = env
+                    .var("AZURE_AUTHORITY_HOST")
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| "https://login.microsoftonline.com".to_owned());
+                let assertion = super::cert::CertificateAssertion::load(
+                    std::path::Path::new(path),
+                    &authority,
+                    tenant,
+                    client,
+                )
+                .map_err(|e| {
+                    azure_core::Error::with_message(azure_core::error::ErrorKind::Credential, e)
+                })?;
+                azure_identity::ClientAssertionCredential::new(
+                    tenant.clone(),
+                    client.clone(),
+                    assertion,
+                    None,
+                )?
+            }
             CredentialKind::WorkloadIdentity => {
                 azure_identity::WorkloadIdentityCredential::new(None)?
             }
@@ -100,6 +142,9 @@ impl CredentialKind {
     fn describe(&self) -> String {
         match self {
             CredentialKind::ClientSecret { client, .. } => format!("service principal {client}"),
+            CredentialKind::ClientCertificate { client, path, .. } => {
+                format!("service principal {client} with the certificate in {path}")
+            }
             CredentialKind::WorkloadIdentity => "workload identity".to_owned(),
             CredentialKind::ManagedIdentity => "managed identity".to_owned(),
             CredentialKind::AzureCli => "the Azure CLI's sign-in (`az login`)".to_owned(),
@@ -112,19 +157,26 @@ pub struct Arm {
     http: reqwest::Client,
     kind: CredentialKind,
     secret: Option<String>,
+    /// `AZURE_AUTHORITY_HOST` (sovereign clouds, tests).
+    authority: Option<String>,
     credential: tokio::sync::Mutex<Option<Arc<dyn TokenCredential>>>,
     /// `https://management.azure.com`, or a fake's address.
     pub endpoint: String,
 }
 
 /// A snapshot of the environment for building credentials later.
-struct Vars(Option<String>);
+struct Vars {
+    secret: Option<String>,
+    authority: Option<String>,
+}
 
 impl crate::resolve::Environment for Vars {
     fn var(&self, name: &str) -> Option<String> {
-        (name == "AZURE_CLIENT_SECRET")
-            .then(|| self.0.clone())
-            .flatten()
+        match name {
+            "AZURE_CLIENT_SECRET" => self.secret.clone(),
+            "AZURE_AUTHORITY_HOST" => self.authority.clone(),
+            _ => None,
+        }
     }
 }
 
@@ -139,6 +191,7 @@ impl Arm {
             http,
             kind: CredentialKind::from_env(env),
             secret: env.var("AZURE_CLIENT_SECRET"),
+            authority: env.var("AZURE_AUTHORITY_HOST"),
             credential: tokio::sync::Mutex::new(None),
             endpoint: endpoint
                 .unwrap_or("https://management.azure.com")
@@ -156,7 +209,11 @@ impl Arm {
         let credential = match &*slot {
             Some(c) => c.clone(),
             None => {
-                let c = self.kind.build(&Vars(self.secret.clone())).map_err(|e| {
+                let vars = Vars {
+                    secret: self.secret.clone(),
+                    authority: self.authority.clone(),
+                };
+                let c = self.kind.build(&vars).map_err(|e| {
                     ProviderError::new(format!(
                         "no Azure credentials ({}): {e}",
                         self.kind.describe()

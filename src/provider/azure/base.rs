@@ -132,6 +132,26 @@ fn missing(what: &str) -> ProviderError {
     ))
 }
 
+/// A plan nubo cannot switch releases on: Flex Consumption has no
+/// deployment slots, and a release is a swap of the staging slot.
+fn refuse_flex(plan_name: &str, plan: &Value) -> Result<()> {
+    let sku = &plan["sku"];
+    let flex = sku["name"]
+        .as_str()
+        .is_some_and(|n| n.eq_ignore_ascii_case("FC1"))
+        || sku["tier"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case("FlexConsumption"));
+    if flex {
+        return Err(ProviderError::new(format!(
+            "plan {plan_name} is a Flex Consumption plan, which has no deployment slots; nubo \
+             switches Azure releases by swapping a staging slot, so it needs a Consumption (Y1) \
+             plan: delete {plan_name} or deploy to another target"
+        )));
+    }
+    Ok(())
+}
+
 /// Make what is missing of the target's base; the base.
 pub async fn ensure_base(arm: &Arm, resolved: &Resolved) -> Result<Base> {
     base(arm, resolved, true).await
@@ -231,7 +251,7 @@ async fn base(arm: &Arm, resolved: &Resolved, create: bool) -> Result<Base> {
     // The plan, then one app per runtime with its staging slot.
     let plan_name = format!("{}-{}-plan", resolved.service, resolved.target);
     let plan = provider("Microsoft.Web/serverfarms", &plan_name);
-    create_if_missing(
+    let found = create_if_missing(
         arm,
         &format!("plan {plan_name}"),
         &q(&plan, WEB),
@@ -245,6 +265,7 @@ async fn base(arm: &Arm, resolved: &Resolved, create: bool) -> Result<Base> {
         create,
     )
     .await?;
+    refuse_flex(&plan_name, &found)?;
     let connection = format!(
         "DefaultEndpointsProtocol=https;AccountName={account};AccountKey={key};EndpointSuffix=core.windows.net"
     );
@@ -336,6 +357,15 @@ async fn base(arm: &Arm, resolved: &Resolved, create: bool) -> Result<Base> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn flex_consumption_plans_are_refused() {
+        let flex = serde_json::json!({"sku": {"name": "FC1", "tier": "FlexConsumption"}});
+        let err = super::refuse_flex("shop-aprod-plan", &flex).unwrap_err();
+        assert!(err.message.contains("no deployment slots"), "{err}");
+        let y1 = serde_json::json!({"sku": {"name": "Y1", "tier": "Dynamic"}});
+        assert!(super::refuse_flex("shop-aprod-plan", &y1).is_ok());
+    }
+
     #[test]
     fn storage_account_names_fit_azures_rule() {
         let name = format!("nubo{}", "0a".repeat(10));

@@ -6,5 +6,6 @@ pub mod app;
 pub mod arm;
 pub mod base;
 pub mod blob;
+pub mod cert;
 pub mod provider;
 pub mod slots;

@@ -118,6 +118,19 @@ impl AzureProvider {
         Ok(AzBlobStore::on(blobs, CONTAINER, ""))
     }
 
+    /// The target's Function Apps, by name order: (app, ARM id).
+    fn sites(&self) -> Vec<(String, String)> {
+        let mut apps: Vec<String> = app_names(&self.service).into_values().collect();
+        apps.sort();
+        apps.dedup();
+        apps.into_iter()
+            .map(|app| {
+                let id = format!("{}/providers/Microsoft.Web/sites/{app}", self.group_path());
+                (app, id)
+            })
+            .collect()
+    }
+
     fn site_id(&self, base: &Base, app: &str) -> Result<String> {
         base.apps
             .iter()
@@ -471,37 +484,53 @@ impl Provider for AzureProvider {
     }
 
     fn live(&self) -> Result<Option<Route>> {
-        let base = match self.base(false) {
-            Ok(b) => b,
-            // Nothing deployed: nothing live.
-            Err(_) if !self.block(self.exists())? => return Ok(None),
-            Err(e) => return Err(e),
-        };
+        // Read from the apps' own settings and routing rules: three reads
+        // per app, no lookup of the rest of the base.
         let sides = self.block(async {
-            let reads = base.apps.iter().map(|a| async {
-                let serving = slots::serving(&self.arm, &a.id).await?;
-                let path = format!("{}/config/web?api-version={WEB}", a.id);
-                let config = self
-                    .arm
-                    .call(
-                        &format!("read the routing rules of {}", a.id),
-                        Method::GET,
-                        &path,
-                        None,
-                    )
-                    .await?;
+            let reads = self.sites().into_iter().map(|(app, id)| async move {
+                let (list_what, list_url) = (
+                    format!("list the settings of {id}"),
+                    self.arm
+                        .url(&format!("{id}/config/appsettings/list?api-version={WEB}")),
+                );
+                let (web_what, web_url) = (
+                    format!("read the routing rules of {id}"),
+                    self.arm.url(&format!("{id}/config/web?api-version={WEB}")),
+                );
+                let prod = self.arm.send(&list_what, Method::POST, &list_url, None);
+                let staging = slots::settings(&self.arm, &id, Some(SLOT));
+                let config = self.arm.send(&web_what, Method::GET, &web_url, None);
+                let (prod, staging, config) = tokio::join!(prod, staging, config);
+                let prod = prod?;
+                if prod.status == 404 {
+                    // Never deployed (or removed).
+                    return Ok(None);
+                }
+                if !(200..300).contains(&prod.status) {
+                    return Err(super::arm::error(
+                        &format!("list the settings of {app}"),
+                        &prod,
+                    ));
+                }
+                let config = config?;
+                if !(200..300).contains(&config.status) {
+                    return Err(super::arm::error(
+                        &format!("read the routing rules of {app}"),
+                        &config,
+                    ));
+                }
                 let share = config.body["properties"]["experiments"]["rampUpRules"]
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .filter(|r| {
-                        r["actionHostName"]
-                            .as_str()
-                            .is_some_and(|h| h.eq_ignore_ascii_case(&a.staging_host))
-                    })
+                    .filter(|r| r["name"].as_str() == Some(SLOT))
                     .map(|r| r["reroutePercentage"].as_f64().unwrap_or(0.0))
                     .sum::<f64>();
-                Ok::<_, ProviderError>((serving, share))
+                let release = prod.body["properties"][slots::RELEASE_SETTING]
+                    .as_str()
+                    .map(str::to_owned);
+                let staging = staging?.get(slots::RELEASE_SETTING).cloned();
+                Ok::<_, ProviderError>(Some((release, staging, share)))
             });
             futures_util::future::join_all(reads).await
         });
@@ -512,7 +541,9 @@ impl Provider for AzureProvider {
         let Some(last) = sides.into_iter().last() else {
             return Ok(None);
         };
-        let ((prod, staging), share) = last?;
+        let Some((prod, staging, share)) = last? else {
+            return Ok(None);
+        };
         Ok(prod.map(|p| Route {
             primary: p,
             canary: staging
@@ -542,7 +573,7 @@ impl Provider for AzureProvider {
                 Some(canary) => {
                     if prod.as_deref() != Some(prod_wants.as_str()) {
                         return Err(ProviderError::new(format!(
-                            "a canary of `{canary}` starts from the release production serves,                              but the Function App {} serves {}, not `{prod_wants}`",
+                            "a canary of `{canary}` starts from the release production serves, but the Function App {} serves {}, not `{prod_wants}`",
                             a.app,
                             prod.as_deref().unwrap_or("nothing")
                         )));
@@ -764,10 +795,6 @@ impl AzureProvider {
             )),
             _ => Err(super::arm::error(&what, &a)),
         }
-    }
-
-    async fn exists(&self) -> Result<bool> {
-        Ok(self.group().await?.is_some() && !self.resources().await?.is_empty())
     }
 
     async fn inventory_all(&self) -> Result<Vec<String>> {

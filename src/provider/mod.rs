@@ -159,6 +159,50 @@ pub fn http_request(
     (method, path, headers, body)
 }
 
+/// Send a request to a function's host: `https://{host}{path_and_query}`,
+/// or, with an `endpoint` (a fake), to the endpoint with `host` in `Host`.
+pub async fn call_host(
+    endpoint: Option<&str>,
+    host: &str,
+    method: &str,
+    path_and_query: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+    timeout: std::time::Duration,
+) -> Result<Invocation> {
+    let (url, host_header) = match endpoint {
+        Some(e) => (
+            format!("{}{path_and_query}", e.trim_end_matches('/')),
+            Some(host),
+        ),
+        None => (format!("https://{host}{path_and_query}"), None),
+    };
+    let method = reqwest::Method::from_bytes(method.as_bytes())
+        .map_err(|_| ProviderError::new(format!("`{method}` is not an HTTP method")))?;
+    let client = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(timeout)
+        .build()
+        .map_err(|e| ProviderError::new(format!("could not make an HTTP client: {e}")))?;
+    let mut req = client.request(method, &url);
+    if let Some(h) = host_header {
+        req = req.header("host", h);
+    }
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let res =
+        req.body(body).send().await.map_err(|e| {
+            ProviderError::new(format!("calling https://{host}{path_and_query}: {e}"))
+        })?;
+    let status = res.status().as_u16();
+    let body = res
+        .text()
+        .await
+        .map_err(|e| ProviderError::new(format!("reading https://{host}: {e}")))?;
+    Ok(Invocation { status, body })
+}
+
 /// A cloud backend. Every method is idempotent: the engine may repeat any
 /// call after a crash. Calls may run concurrently (`Sync`).
 pub trait Provider: Sync {

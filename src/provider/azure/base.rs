@@ -98,7 +98,7 @@ fn q(path: &str, version: &str) -> String {
 }
 
 /// A resource's JSON, or `None` when ARM says 404.
-async fn read(arm: &Arm, what: &str, path: &str) -> Result<Option<Value>> {
+pub(super) async fn read(arm: &Arm, what: &str, path: &str) -> Result<Option<Value>> {
     let a = arm.send(what, Method::GET, &arm.url(path), None).await?;
     match a.status {
         404 => Ok(None),

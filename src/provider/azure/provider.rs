@@ -302,36 +302,19 @@ impl AzureProvider {
         headers: &[(String, String)],
         body: Vec<u8>,
     ) -> Result<Invocation> {
-        let (url, host_header) = match &self.service.settings.endpoint {
-            Some(e) => (
-                format!("{}{path_and_query}", e.trim_end_matches('/')),
-                Some(host.to_owned()),
-            ),
-            None => (format!("https://{host}{path_and_query}"), None),
-        };
-        let method = Method::from_bytes(method.as_bytes())
-            .map_err(|_| ProviderError::new(format!("`{method}` is not an HTTP method")))?;
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(230 + 30))
-            .build()
-            .map_err(|e| ProviderError::new(format!("could not make an HTTP client: {e}")))?;
-        let mut req = client.request(method, &url).header("x-functions-key", key);
-        if let Some(h) = host_header {
-            req = req.header("host", h);
-        }
-        for (k, v) in headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let res = req.body(body).send().await.map_err(|e| {
-            ProviderError::new(format!("calling https://{host}{path_and_query}: {e}"))
-        })?;
-        let status = res.status().as_u16();
-        let body = res
-            .text()
-            .await
-            .map_err(|e| ProviderError::new(format!("reading https://{host}: {e}")))?;
-        Ok(Invocation { status, body })
+        let mut headers = headers.to_vec();
+        headers.push(("x-functions-key".to_owned(), key.to_owned()));
+        // 230 s: the most an HTTP-triggered function may take on Azure.
+        crate::provider::call_host(
+            self.service.settings.endpoint.as_deref(),
+            host,
+            method,
+            path_and_query,
+            &headers,
+            body,
+            Duration::from_secs(230 + 30),
+        )
+        .await
     }
 }
 
@@ -748,51 +731,41 @@ impl AzureProvider {
         ));
         let mut out = Vec::new();
         for (what, path, version) in candidates {
-            let a = self
-                .arm
-                .send(
-                    &what,
-                    Method::GET,
-                    &self.arm.url(&format!("{path}?api-version={version}")),
-                    None,
-                )
-                .await?;
-            match a.status {
-                404 => {}
-                s if (200..300).contains(&s) => out.push((what, path, version)),
-                _ => return Err(super::arm::error(&what, &a)),
+            let url = format!("{path}?api-version={version}");
+            if base::read(&self.arm, &what, &url).await?.is_some() {
+                out.push((what, path, version));
             }
         }
         Ok(out)
     }
 
+    fn group_name(&self) -> &str {
+        self.service
+            .settings
+            .resource_group
+            .as_deref()
+            .unwrap_or_default()
+    }
+
     /// Whether the resource group exists and nubo made it.
     async fn group(&self) -> Result<Option<bool>> {
-        let rg = self.group_path();
-        let what = format!(
-            "resource group {}",
-            self.service
-                .settings
-                .resource_group
-                .as_deref()
-                .unwrap_or_default()
-        );
+        let what = format!("resource group {}", self.group_name());
+        let url = format!("{}?api-version={}", self.group_path(), base::RESOURCES);
+        Ok(base::read(&self.arm, &what, &url)
+            .await?
+            .map(|g| g["tags"]["nubo-created"].as_str() == Some("true")))
+    }
+
+    /// Delete a resource and wait for it to go; gone already is fine.
+    async fn delete(&self, what: &str, url: &str) -> Result<()> {
+        let what = format!("delete {what}");
         let a = self
             .arm
-            .send(
-                &what,
-                Method::GET,
-                &self
-                    .arm
-                    .url(&format!("{rg}?api-version={}", base::RESOURCES)),
-                None,
-            )
+            .send(&what, Method::DELETE, &self.arm.url(url), None)
             .await?;
         match a.status {
-            404 => Ok(None),
-            s if (200..300).contains(&s) => Ok(Some(
-                a.body["tags"]["nubo-created"].as_str() == Some("true"),
-            )),
+            404 => Ok(()),
+            s if (200..300).contains(&s) => self.arm.wait(&what, a).await.map(|_| ()),
             _ => Err(super::arm::error(&what, &a)),
         }
     }
@@ -806,59 +779,25 @@ impl AzureProvider {
             .collect();
         if self.group().await? == Some(true) && !out.is_empty() {
             out.push(format!(
-                "resource group {} (nubo created it)",
-                self.service
-                    .settings
-                    .resource_group
-                    .as_deref()
-                    .unwrap_or_default()
+                "resource group {} (nubo created it: everything in it goes)",
+                self.group_name()
             ));
         }
         Ok(out)
     }
 
     /// Delete the apps, the plan and the storage account; then the resource
-    /// group when nubo created it and nothing else is left in it.
+    /// group when nubo created it (with whatever else was put in it: the
+    /// summary `nubo remove` asks about says so).
     async fn remove_all(&self) -> Result<()> {
-        let resources = self.resources().await?;
-        for (what, path, version) in &resources {
-            let a = self
-                .arm
-                .send(
-                    &format!("delete {what}"),
-                    Method::DELETE,
-                    &self.arm.url(&format!("{path}?api-version={version}")),
-                    None,
-                )
+        for (what, path, version) in self.resources().await? {
+            self.delete(&what, &format!("{path}?api-version={version}"))
                 .await?;
-            match a.status {
-                404 => {}
-                s if (200..300).contains(&s) => {
-                    self.arm.wait(&format!("delete {what}"), a).await?;
-                }
-                _ => return Err(super::arm::error(&format!("delete {what}"), &a)),
-            }
         }
         if self.group().await? == Some(true) {
-            let rg = self.group_path();
-            let what = format!(
-                "delete resource group {}",
-                self.service
-                    .settings
-                    .resource_group
-                    .as_deref()
-                    .unwrap_or_default()
-            );
-            let a = self
-                .arm
-                .call(
-                    &what,
-                    Method::DELETE,
-                    &format!("{rg}?api-version={}", base::RESOURCES),
-                    None,
-                )
-                .await?;
-            self.arm.wait(&what, a).await?;
+            let what = format!("resource group {}", self.group_name());
+            let url = format!("{}?api-version={}", self.group_path(), base::RESOURCES);
+            self.delete(&what, &url).await?;
         }
         *self.base.lock().unwrap() = None;
         Ok(())

@@ -152,48 +152,26 @@ impl GcpProvider {
         body: Vec<u8>,
     ) -> Result<Invocation> {
         let token = self.id_token(audience).await?;
-        let host = uri
-            .trim_start_matches("https://")
-            .trim_end_matches('/')
-            .to_owned();
-        let (url, host_header) = match &self.service.settings.endpoint {
-            Some(e) => (
-                format!("{}{path_and_query}", e.trim_end_matches('/')),
-                Some(host.clone()),
-            ),
-            None => (format!("https://{host}{path_and_query}"), None),
-        };
-        let method = reqwest::Method::from_bytes(method.as_bytes())
-            .map_err(|_| ProviderError::new(format!("`{method}` is not an HTTP method")))?;
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(
-                self.service
-                    .functions
-                    .values()
-                    .map(|f| f.timeout.0.as_secs())
-                    .max()
-                    .unwrap_or(60)
-                    + 30,
-            ))
-            .build()
-            .map_err(|e| ProviderError::new(format!("could not make an HTTP client: {e}")))?;
-        let mut req = client.request(method, &url).bearer_auth(&token);
-        if let Some(h) = host_header {
-            req = req.header("host", h);
-        }
-        for (k, v) in headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let res = req.body(body).send().await.map_err(|e| {
-            ProviderError::new(format!("calling https://{host}{path_and_query}: {e}"))
-        })?;
-        let status = res.status().as_u16();
-        let body = res
-            .text()
-            .await
-            .map_err(|e| ProviderError::new(format!("reading https://{host}: {e}")))?;
-        Ok(Invocation { status, body })
+        let host = uri.trim_start_matches("https://").trim_end_matches('/');
+        let mut headers = headers.to_vec();
+        headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+        let longest = self
+            .service
+            .functions
+            .values()
+            .map(|f| f.timeout.0.as_secs())
+            .max()
+            .unwrap_or(60);
+        crate::provider::call_host(
+            self.service.settings.endpoint.as_deref(),
+            host,
+            method,
+            path_and_query,
+            &headers,
+            body,
+            Duration::from_secs(longest + 30),
+        )
+        .await
     }
 
     /// The target's services, by their labels: (function, service resource).

@@ -288,6 +288,17 @@ fn the_shop_deploys_with_a_canary_changes_one_function_and_rolls_back_with_one_s
         settings["API_KEY"]
     );
     assert_eq!(settings["STAGE"], "aprod");
+    // Queue, timer and blob functions run in production only: the staging
+    // slot keeps them off with slot-sticky settings, which a swap leaves.
+    let staging = svc.fake.app_settings(NODE, Some("staging")).unwrap();
+    let sticky = svc.fake.sticky_settings(NODE);
+    for f in ["ship-queue-1", "report-timer-1", "report-blob-1"] {
+        let key = format!("AzureWebJobs.{f}.Disabled");
+        assert_eq!(staging.get(&key).map(String::as_str), Some("true"), "{key}");
+        assert!(!settings.contains_key(&key), "{key} in production");
+        assert!(sticky.contains(&key), "{key} is slot-sticky: {sticky:?}");
+    }
+    assert!(!staging.contains_key("AzureWebJobs.checkout.Disabled"));
     assert_eq!(settings["LOG_LEVEL"], "info");
     for p in files::walk(&svc.dir.join(".nubo")) {
         let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();

@@ -183,7 +183,7 @@ fn the_base_is_made_once_then_only_read() {
         other => panic!("{other:?}"),
     };
     rt.block_on(async {
-        slots::stage(&arm, &site, "r1", &url1, &env("one"))
+        slots::stage(&arm, &site, "r1", &url1, &env("one"), &[])
             .await
             .unwrap();
         assert_eq!(fake.trigger_syncs("shop-aprod-node", Some("staging")), 1);
@@ -205,7 +205,7 @@ fn the_base_is_made_once_then_only_read() {
         );
         assert_eq!(content(None), url1, "production runs r1's package");
 
-        slots::stage(&arm, &site, "r2", &url2, &env("two"))
+        slots::stage(&arm, &site, "r2", &url2, &env("two"), &[])
             .await
             .unwrap();
         slots::swap(&arm, &site).await.unwrap();

@@ -37,6 +37,10 @@ pub struct AppPackage {
     pub sha256: String,
     /// The Azure functions in it.
     pub azure_functions: Vec<String>,
+    /// Those started by timers, queues and blobs (not by HTTP): the ones
+    /// the staging slot keeps disabled, so that only production consumes
+    /// events.
+    pub triggered: Vec<String>,
 }
 
 /// The Function App of each runtime: `{service}-{target}`, or with the
@@ -162,11 +166,12 @@ fn point_at_shim(
 pub type HostFiles = Vec<(String, Vec<u8>)>;
 
 /// The host files and the Azure functions of `functions` (one runtime):
-/// (file name, bytes), and the Azure function names.
+/// (file name, bytes), the Azure function names, and those of them not
+/// started by HTTP.
 pub fn host_files(
     resolved: &Resolved,
     functions: &[&Function],
-) -> Result<(HostFiles, Vec<String>), String> {
+) -> Result<(HostFiles, Vec<String>, Vec<String>), String> {
     let apps = app_names(resolved);
     let callees: std::collections::BTreeSet<&str> = resolved
         .functions
@@ -296,13 +301,18 @@ pub fn host_files(
         .collect();
     let nubo = json!({"functions": entries, "calls": calls, "apps": apps});
     let names: Vec<String> = entries.keys().cloned().collect();
+    let triggered: Vec<String> = entries
+        .iter()
+        .filter(|(_, e)| matches!(e["kind"].as_str(), Some("schedule" | "queue" | "storage")))
+        .map(|(n, _)| n.clone())
+        .collect();
     let mut out: Vec<(String, Vec<u8>)> = vec![
         ("host.json".to_owned(), pretty(&host)),
         ("nubo.json".to_owned(), pretty(&nubo)),
     ];
     out.extend(files.into_iter().map(|(n, v)| (n, pretty(&v))));
     out.extend(inits);
-    Ok((out, names))
+    Ok((out, names, triggered))
 }
 
 fn pretty(v: &Value) -> Vec<u8> {
@@ -382,7 +392,7 @@ pub fn build_from(
                 }
             }
         }
-        let (host, names) = host_files(resolved, &functions)?;
+        let (host, names, triggered) = host_files(resolved, &functions)?;
         for (name, bytes) in host {
             if let Some((_, from)) = files.get(&name) {
                 return Err(format!(
@@ -408,6 +418,7 @@ pub fn build_from(
             path,
             sha256: written.sha256,
             azure_functions: names,
+            triggered,
         });
     }
     Ok(built)

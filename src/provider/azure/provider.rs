@@ -62,6 +62,10 @@ pub struct AppRelease {
     /// The release's app settings (environment; secrets as Key Vault
     /// references, never values).
     pub settings: BTreeMap<String, String>,
+    /// The Azure functions started by timers, queues and blobs, kept off
+    /// in the staging slot.
+    #[serde(default)]
+    pub disabled: Vec<String>,
 }
 
 pub struct AzureProvider {
@@ -201,11 +205,11 @@ impl AzureProvider {
             })?;
             let site = self.site_id(base, app)?;
             let url = blobs.sas_url(CONTAINER, &a.package, expiry);
-            jobs.push((site, url, &a.settings));
+            jobs.push((site, url, &a.settings, &a.disabled));
         }
         self.block(async {
-            let staged = jobs.iter().map(|(site, url, settings)| {
-                slots::stage(&self.arm, site, &manifest.release, url, settings)
+            let staged = jobs.iter().map(|(site, url, settings, disabled)| {
+                slots::stage(&self.arm, site, &manifest.release, url, settings, disabled)
             });
             for r in futures_util::future::join_all(staged).await {
                 r?;
@@ -385,6 +389,7 @@ impl Provider for AzureProvider {
                         AppRelease {
                             package,
                             settings: settings.remove(&p.app).unwrap_or_default(),
+                            disabled: p.triggered.clone(),
                         },
                     );
                 }

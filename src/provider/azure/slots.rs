@@ -75,8 +75,15 @@ pub async fn stage(
     release: &str,
     package_url: &str,
     release_settings: &BTreeMap<String, String>,
+    disabled: &[String],
 ) -> Result<()> {
     let slot = side(site, Some(SLOT));
+    // Functions started by timers, queues and blobs run in production only:
+    // in the staging slot a slot-sticky `AzureWebJobs.<name>.Disabled`
+    // keeps them off (Microsoft's documented way), and a swap leaves each
+    // side its own value.
+    let keys: Vec<String> = disabled.iter().map(|n| disabled_key(n)).collect();
+    ensure_sticky(arm, site, &keys).await?;
     let current = settings(arm, site, Some(SLOT)).await?;
     // The host's own settings stay; everything nubo wrote for the previous
     // release in this slot is replaced.
@@ -87,6 +94,9 @@ pub async fn stage(
     next.extend(release_settings.clone());
     next.insert(RELEASE_SETTING.to_owned(), release.to_owned());
     next.insert(PACKAGE_SETTING.to_owned(), package_url.to_owned());
+    for k in keys {
+        next.insert(k, "true".to_owned());
+    }
     arm.call(
         &format!("stage {release} in {slot}"),
         Method::PUT,
@@ -99,6 +109,55 @@ pub async fn stage(
         Method::POST,
         &q(&format!("{slot}/syncfunctiontriggers")),
         None,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The app setting that disables Azure function `name` in its side.
+pub fn disabled_key(name: &str) -> String {
+    format!("AzureWebJobs.{name}.Disabled")
+}
+
+/// Make `keys` slot-sticky app settings of `site` (one read; one write
+/// only when some are missing).
+async fn ensure_sticky(arm: &Arm, site: &str, keys: &[String]) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let path = q(&format!("{site}/config/slotConfigNames"));
+    let now = arm
+        .call(
+            &format!("read the slot settings of {site}"),
+            Method::GET,
+            &path,
+            None,
+        )
+        .await?;
+    let mut props = now.body["properties"].clone();
+    let mut names: Vec<String> = props["appSettingNames"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    let missing: Vec<&String> = keys
+        .iter()
+        .filter(|k| !names.iter().any(|n| n.eq_ignore_ascii_case(k)))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    names.extend(missing.into_iter().cloned());
+    if !props.is_object() {
+        props = json!({});
+    }
+    props["appSettingNames"] = json!(names);
+    arm.call(
+        &format!("make the slot settings of {site} sticky"),
+        Method::PUT,
+        &path,
+        Some(&json!({"properties": props})),
     )
     .await?;
     Ok(())

@@ -223,8 +223,12 @@ impl Arm {
                 c
             }
         };
+        // Held while the token is fetched: requests sent at once wait for
+        // the first sign-in instead of each signing in (the credential
+        // caches the token for the rest).
+        let token = credential.get_token(&[SCOPE], None).await;
         drop(slot);
-        let token = credential.get_token(&[SCOPE], None).await.map_err(|e| {
+        let token = token.map_err(|e| {
             ProviderError::new(format!(
                 "could not sign in to Azure as {}: {e}",
                 self.kind.describe()

@@ -220,10 +220,16 @@ impl AzureProvider {
 
     /// Production's routing rule: `share` percent of its requests to the
     /// staging slot, or none. Written only when it differs.
-    async fn routing_rule(&self, site: &str, staging_host: &str, share: Option<u8>) -> Result<()> {
+    async fn routing_rule(
+        &self,
+        site: &str,
+        staging_host: Option<&str>,
+        share: Option<u8>,
+    ) -> Result<()> {
         let path = format!("{site}/config/web?api-version={WEB}");
         let what = format!("read the routing rules of {site}");
         let now = self.arm.call(&what, Method::GET, &path, None).await?;
+        let staging_host = staging_host.unwrap_or_default();
         let want: Vec<Value> = share
             .map(|p| {
                 vec![serde_json::json!({
@@ -541,7 +547,6 @@ impl Provider for AzureProvider {
     }
 
     fn route(&self, route: &Route) -> Result<()> {
-        let base = self.base(false)?;
         // During a canary production keeps the primary release and its
         // routing rule sends the canary's share to the staging slot, which
         // holds the canary; the switch clears the rule, then swaps.
@@ -549,20 +554,21 @@ impl Provider for AzureProvider {
             Some((canary, percent)) => (&route.primary, Some(canary), Some(*percent)),
             None => (&route.primary, None, None),
         };
+        let sites = self.sites();
         let serving = self.block(async {
-            let reads = base.apps.iter().map(|a| slots::serving(&self.arm, &a.id));
+            let reads = sites.iter().map(|(_, id)| slots::serving(&self.arm, id));
             futures_util::future::join_all(reads).await
         });
         let mut to_swap = Vec::new();
         let mut to_stage: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (a, s) in base.apps.iter().zip(serving) {
+        for ((app, id), s) in sites.iter().zip(serving) {
             let (prod, staging) = s?;
             match staging_wants {
                 Some(canary) => {
                     if prod.as_deref() != Some(prod_wants.as_str()) {
                         return Err(ProviderError::new(format!(
-                            "a canary of `{canary}` starts from the release production serves, but the Function App {} serves {}, not `{prod_wants}`",
-                            a.app,
+                            "a canary of `{canary}` starts from the release production serves, \
+                             but the Function App {app} serves {}, not `{prod_wants}`",
                             prod.as_deref().unwrap_or("nothing")
                         )));
                     }
@@ -570,7 +576,7 @@ impl Provider for AzureProvider {
                         to_stage
                             .entry(canary.clone())
                             .or_default()
-                            .push(a.app.clone());
+                            .push(app.clone());
                     }
                 }
                 None => {
@@ -581,15 +587,22 @@ impl Provider for AzureProvider {
                         to_stage
                             .entry(prod_wants.clone())
                             .or_default()
-                            .push(a.app.clone());
+                            .push(app.clone());
                     }
-                    to_swap.push(a.id.clone());
+                    to_swap.push(id.clone());
                 }
             }
         }
-        if !to_stage.is_empty() {
+        // The rest of the base (host names, the storage key) only when a
+        // release must be staged again or a canary rule names the slot.
+        let base = if !to_stage.is_empty() || share.is_some() {
+            Some(self.base(false)?)
+        } else {
+            None
+        };
+        if let Some(base) = base.as_ref().filter(|_| !to_stage.is_empty()) {
             // An older retained release: staged again from its manifest.
-            let store = self.store(&base)?;
+            let store = self.store(base)?;
             for (release, apps) in &to_stage {
                 let manifest = self.manifest(&store, release)?.ok_or_else(|| {
                     ProviderError::new(format!(
@@ -598,14 +611,19 @@ impl Provider for AzureProvider {
                         base.storage_account
                     ))
                 })?;
-                self.stage_manifest(&base, &manifest, apps)?;
+                self.stage_manifest(base, &manifest, apps)?;
             }
         }
         self.block(async {
-            let rules = base
-                .apps
-                .iter()
-                .map(|a| self.routing_rule(&a.id, &a.staging_host, share));
+            let rules = sites.iter().map(|(app, id)| {
+                let host = base.as_ref().and_then(|b| {
+                    b.apps
+                        .iter()
+                        .find(|a| &a.app == app)
+                        .map(|a| a.staging_host.as_str())
+                });
+                self.routing_rule(id, host, share)
+            });
             for r in futures_util::future::join_all(rules).await {
                 r?;
             }

@@ -66,6 +66,9 @@ impl Https {
                             },
                             _ = &mut rx => return,
                         };
+                        // As servers do: no Nagle delay on small writes (TLS
+                        // handshake records, short answers).
+                        let _ = tcp.set_nodelay(true);
                         let acceptor = acceptor.clone();
                         let app = app.clone();
                         tokio::spawn(async move {

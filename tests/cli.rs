@@ -1,6 +1,9 @@
 //! End-to-end tests of the `nubo` binary: scaffolds, examples, the schema,
 //! the command skeleton, exit codes and JSON output.
 
+#[path = "support/files.rs"]
+mod files;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -418,27 +421,35 @@ fn provider_settings_and_native_handlers_warn_but_pass() {
 }
 
 #[test]
-fn release_commands_say_which_backends_are_not_available_yet() {
-    let shop = repo().join("examples/shop");
-    // AWS (tests/aws.rs, against moto) and Google Cloud (tests/gcp.rs,
-    // against the spec-checked fake) are built.
-    let expected = |provider: &str| format!("deploying to {provider} is not available yet");
-    for (target, provider) in [("aprod", "azure")] {
-        for cmd in ["deploy", "plan", "status", "releases", "rollback"] {
-            let out = run(nubo()
-                .current_dir(&shop)
-                .env_remove("NUBO_TEST_BACKEND")
-                .args([cmd, "-t", target]));
-            assert_eq!(out.code, 1, "{cmd} -t {target}: {}", out.stderr);
-            assert!(
-                out.stderr.contains(&expected(provider)),
-                "{cmd} -t {target}: {}",
-                out.stderr
-            );
-        }
+fn release_commands_on_azure_without_a_sign_in_say_who_tried() {
+    // Every backend is built (tests/aws.rs against moto, tests/gcp.rs and
+    // tests/azure.rs against the spec-checked fakes). Here Azure's sign-in
+    // cannot start (an authority host that is not HTTPS): nothing reaches
+    // the network, and the error names the identity, never its secret.
+    let tmp = tempfile::tempdir().unwrap();
+    let shop = tmp.path().join("shop");
+    files::copy_dir(&repo().join("examples/shop"), &shop);
+    let _ = std::fs::remove_dir_all(shop.join(".nubo"));
+    for cmd in ["plan", "status", "rollback"] {
+        let out = run(nubo()
+            .current_dir(&shop)
+            .env_remove("NUBO_TEST_BACKEND")
+            .env("AZURE_TENANT_ID", "7e57c0de-0000-4000-8000-00000000a001")
+            .env("AZURE_CLIENT_ID", "7e57c0de-0000-4000-8000-00000000a002")
+            .env("AZURE_CLIENT_SECRET", "not-a-real-secret")
+            .env("AZURE_AUTHORITY_HOST", "http://127.0.0.1:9")
+            .args([cmd, "-t", "aprod", "--yes"]));
+        assert_ne!(out.code, 0, "{cmd}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("service principal 7e57c0de-0000-4000-8000-00000000a002"),
+            "{cmd}: {}",
+            out.stderr
+        );
+        assert!(
+            !out.stderr.contains("not-a-real-secret"),
+            "the secret is never shown: {}",
+            out.stderr
+        );
     }
-    assert!(
-        !shop.join(".nubo/state").exists(),
-        "a refused command left state behind"
-    );
 }

@@ -1,6 +1,8 @@
 //! End-to-end tests of the `nubo` binary: scaffolds, examples, the schema,
 //! the command skeleton, exit codes and JSON output.
 
+// Only `copy_dir` is used here.
+#[allow(dead_code)]
 #[path = "support/files.rs"]
 mod files;
 

@@ -661,3 +661,40 @@ fn a_flex_consumption_plan_is_refused_before_anything_is_staged() {
     );
     svc.no_violations();
 }
+
+#[test]
+fn a_swap_failing_in_the_second_app_swaps_the_first_back() {
+    let svc = Svc::shop("");
+    svc.fake
+        .answer("*-staging.azurewebsites.net/checkout", 200, SHIPPED);
+    svc.ok(&["deploy", "-t", "aprod"]);
+    std::fs::write(
+        svc.dir.join("src/ship.js"),
+        std::fs::read_to_string(svc.dir.join("src/ship.js")).unwrap() + "\n// r2\n",
+    )
+    .unwrap();
+    // The apps swap in name order: Node.js first, then Python, which fails.
+    svc.fake.fail_next_swap_of(PYTHON);
+    let swaps = svc.fake.swaps();
+    let (code, out, err) = svc.run(&["deploy", "-t", "aprod"]);
+    assert_ne!(code, 0, "{out}\n{err}");
+    assert!(err.contains(PYTHON), "the error names the app: {err}");
+    assert_eq!(
+        svc.fake.swaps(),
+        swaps + 2,
+        "the Node.js app swapped, then swapped back"
+    );
+    for app in [NODE, PYTHON] {
+        assert_eq!(
+            svc.serving(app, None).as_deref(),
+            Some("r1"),
+            "{app}: production serves one release"
+        );
+    }
+    // The next deploy switches both.
+    svc.ok(&["deploy", "-t", "aprod"]);
+    for app in [NODE, PYTHON] {
+        assert_eq!(svc.serving(app, None).as_deref(), Some("r3"), "{app}");
+    }
+    svc.no_violations();
+}

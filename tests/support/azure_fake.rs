@@ -361,6 +361,12 @@ impl Fake {
         self.lock().fail_swaps += 1;
     }
 
+    /// Makes the next swap of `site` (any of its slots) fail as
+    /// [`Fake::fail_next_swap`] does; other sites swap normally.
+    pub fn fail_next_swap_of(&self, site: &str) {
+        self.lock().fail_swaps_of.push(site.to_owned());
+    }
+
     /// How long long-running operations and asynchronous Kudu deployments
     /// started from now take (100 ms by default).
     pub fn set_operation_delay(&self, delay: Duration) {
@@ -970,6 +976,7 @@ impl State {
             retry_after: None,
             async_creates: Vec::new(),
             fail_swaps: 0,
+            fail_swaps_of: Vec::new(),
             swaps: 0,
             groups: BTreeMap::new(),
             accounts: BTreeMap::new(),
@@ -2849,8 +2856,14 @@ impl State {
             )));
         }
         let location = site.production.location.clone();
-        let fail = self.fail_swaps > 0;
-        if fail {
+        let named = self
+            .fail_swaps_of
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(&site.name));
+        let fail = self.fail_swaps > 0 || named.is_some();
+        if let Some(i) = named {
+            self.fail_swaps_of.remove(i);
+        } else if fail {
             self.fail_swaps -= 1;
         }
         let (id, headers) = self.start_operation(
@@ -3623,6 +3636,8 @@ struct State {
     retry_after: Option<u64>,
     async_creates: Vec<String>,
     fail_swaps: usize,
+    /// Sites whose next swap fails.
+    fail_swaps_of: Vec<String>,
     swaps: usize,
     /// By lowercase name (one subscription).
     groups: BTreeMap<String, Group>,

@@ -20,11 +20,12 @@
 mod azure_fake;
 #[path = "../tests/support/azurite.rs"]
 mod azurite;
+mod support;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use azure_fake::{CLIENT_ID, CLIENT_SECRET, Fake, SUBSCRIPTION_ID, TENANT_ID};
 
@@ -36,28 +37,6 @@ struct Figures {
     writes: usize,
     swaps: usize,
     operations: usize,
-}
-
-fn service(dir: &Path, url: &str, n: usize) {
-    let mut m = format!(
-        "nubo: 1\nservice: bench\ntargets:\n  a: {{ provider: azure, subscription: \"{SUBSCRIPTION_ID}\", \
-         resource_group: bench, location: westeurope, endpoint: \"{url}\" }}\ndefaults:\n  runtime: nodejs22\n\
-         functions:\n"
-    );
-    for i in 0..n {
-        m.push_str(&format!(
-            "  f{i}:\n    handler: f{i}/index.handler\n    include: [\"f{i}/**\"]\n    events:\n      \
-             - http: {{ method: GET, path: /f{i} }}\n"
-        ));
-        let d = dir.join(format!("f{i}"));
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(
-            d.join("index.js"),
-            format!("exports.handler = async () => ({{ status: 200, body: 'f{i}' }});\n"),
-        )
-        .unwrap();
-    }
-    std::fs::write(dir.join("nubo.yaml"), m).unwrap();
 }
 
 fn run(bin: &Path, dir: &Path, fake: &Fake, args: &[&str]) -> Figures {
@@ -109,46 +88,20 @@ fn run(bin: &Path, dir: &Path, fake: &Fake, args: &[&str]) -> Figures {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
-    let bin = PathBuf::from(std::env::var("NUBO_BIN").unwrap_or_else(|_| {
-        format!(
-            "{}/release/nubo",
-            std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into())
-        )
-    }));
-    assert!(bin.is_file(), "no nubo binary at {}", bin.display());
-    let sizes: Vec<usize> = std::env::var("SIZES")
-        .unwrap_or_else(|_| "10".into())
-        .split(',')
-        .map(|s| s.trim().parse().unwrap())
-        .collect();
-    let runs: usize = std::env::var("RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5);
-    let delay = Duration::from_millis(
-        std::env::var("OP_DELAY_MS")
-            .ok()
-            .and_then(|d| d.parse().ok())
-            .unwrap_or(0),
-    );
+    let support::Knobs {
+        bin,
+        sizes,
+        runs,
+        delay,
+    } = support::Knobs::from_env();
     println!(
         "nubo on the Azure fake + Azurite: {} runs per figure, operations take {} ms",
         runs,
         delay.as_millis()
     );
     for n in sizes {
-        let steps = [
-            "first deploy",
-            "no-change deploy",
-            "one changed",
-            "rollback",
-        ];
+        let steps = support::STEPS;
         let mut all: Vec<Vec<Figures>> = (0..steps.len()).map(|_| Vec::new()).collect();
         for _ in 0..runs {
             let fake = Fake::start();
@@ -156,7 +109,15 @@ fn main() {
             let tmp = tempfile::tempdir().unwrap();
             let dir = tmp.path().join("svc");
             std::fs::create_dir_all(&dir).unwrap();
-            service(&dir, fake.url(), n);
+            support::service(
+                &dir,
+                &format!(
+                    "a: {{ provider: azure, subscription: \"{SUBSCRIPTION_ID}\", resource_group: bench, \
+                     location: westeurope, endpoint: \"{}\" }}",
+                    fake.url()
+                ),
+                n,
+            );
             let loaded = nubo::manifest::load(&dir.join("nubo.yaml")).unwrap();
             let resolved = nubo::resolve::resolve(&loaded, "a", &HashMap::new()).unwrap();
             let account = nubo::provider::azure::base::storage_account_name(&resolved);
@@ -166,11 +127,7 @@ fn main() {
             let deploy = ["deploy", "-t", "a"];
             all[0].push(run(&bin, &dir, &fake, &deploy));
             all[1].push(run(&bin, &dir, &fake, &deploy));
-            std::fs::write(
-                dir.join("f0/index.js"),
-                "exports.handler = async () => ({ status: 200, body: 'changed' });\n",
-            )
-            .unwrap();
+            support::change_one(&dir);
             all[2].push(run(&bin, &dir, &fake, &deploy));
             all[3].push(run(&bin, &dir, &fake, &["rollback", "-t", "a", "--yes"]));
             let v = fake.violations();
@@ -188,7 +145,7 @@ fn main() {
             println!(
                 "{:<18} {:>10.1} {:>9} {:>7} {:>6} {:>10}",
                 step,
-                median(figures.iter().map(|f| f.ms).collect()),
+                support::median(figures.iter().map(|f| f.ms).collect()),
                 figures[0].requests,
                 figures[0].writes,
                 figures[0].swaps,

@@ -17,37 +17,17 @@
 
 #[path = "../tests/support/gcp_fake.rs"]
 mod gcp_fake;
+mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 struct Figures {
     ms: f64,
     requests: usize,
     writes: usize,
     operations: usize,
-}
-
-fn service(dir: &Path, url: &str, n: usize) {
-    let mut m = format!(
-        "nubo: 1\nservice: bench\ntargets:\n  g: {{ provider: gcp, project: test-project, region: \
-         europe-west1, endpoint: \"{url}\" }}\ndefaults:\n  runtime: nodejs22\nfunctions:\n"
-    );
-    for i in 0..n {
-        m.push_str(&format!(
-            "  f{i}:\n    handler: f{i}/index.handler\n    include: [\"f{i}/**\"]\n    events:\n      \
-             - http: {{ method: GET, path: /f{i} }}\n"
-        ));
-        let d = dir.join(format!("f{i}"));
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(
-            d.join("index.js"),
-            format!("exports.handler = async () => ({{ status: 200, body: 'f{i}' }});\n"),
-        )
-        .unwrap();
-    }
-    std::fs::write(dir.join("nubo.yaml"), m).unwrap();
 }
 
 fn run(bin: &Path, dir: &Path, key: &Path, fake: &gcp_fake::Fake, args: &[&str]) -> Figures {
@@ -78,46 +58,20 @@ fn run(bin: &Path, dir: &Path, key: &Path, fake: &gcp_fake::Fake, args: &[&str])
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
-    let bin = PathBuf::from(std::env::var("NUBO_BIN").unwrap_or_else(|_| {
-        format!(
-            "{}/release/nubo",
-            std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into())
-        )
-    }));
-    assert!(bin.is_file(), "no nubo binary at {}", bin.display());
-    let sizes: Vec<usize> = std::env::var("SIZES")
-        .unwrap_or_else(|_| "10".into())
-        .split(',')
-        .map(|s| s.trim().parse().unwrap())
-        .collect();
-    let runs: usize = std::env::var("RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5);
-    let delay = Duration::from_millis(
-        std::env::var("OP_DELAY_MS")
-            .ok()
-            .and_then(|d| d.parse().ok())
-            .unwrap_or(0),
-    );
+    let support::Knobs {
+        bin,
+        sizes,
+        runs,
+        delay,
+    } = support::Knobs::from_env();
     println!(
         "nubo on the GCP fake: {} runs per figure, operations take {} ms",
         runs,
         delay.as_millis()
     );
     for n in sizes {
-        let steps = [
-            "first deploy",
-            "no-change deploy",
-            "one changed",
-            "rollback",
-        ];
+        let steps = support::STEPS;
         let mut all: Vec<Vec<Figures>> = (0..steps.len()).map(|_| Vec::new()).collect();
         for _ in 0..runs {
             let fake = gcp_fake::Fake::start();
@@ -125,16 +79,19 @@ fn main() {
             let tmp = tempfile::tempdir().unwrap();
             let dir = tmp.path().join("svc");
             std::fs::create_dir_all(&dir).unwrap();
-            service(&dir, fake.url(), n);
+            support::service(
+                &dir,
+                &format!(
+                    "g: {{ provider: gcp, project: test-project, region: europe-west1, endpoint: \"{}\" }}",
+                    fake.url()
+                ),
+                n,
+            );
             let key = fake.service_account_key(tmp.path());
             let deploy = ["deploy", "-t", "g"];
             all[0].push(run(&bin, &dir, &key, &fake, &deploy));
             all[1].push(run(&bin, &dir, &key, &fake, &deploy));
-            std::fs::write(
-                dir.join("f0/index.js"),
-                "exports.handler = async () => ({ status: 200, body: 'changed' });\n",
-            )
-            .unwrap();
+            support::change_one(&dir);
             all[2].push(run(&bin, &dir, &key, &fake, &deploy));
             all[3].push(run(
                 &bin,
@@ -158,7 +115,7 @@ fn main() {
             println!(
                 "{:<18} {:>10.1} {:>9} {:>7} {:>11}",
                 step,
-                median(figures.iter().map(|f| f.ms).collect()),
+                support::median(figures.iter().map(|f| f.ms).collect()),
                 figures[0].requests,
                 figures[0].writes,
                 figures[0].operations

@@ -426,17 +426,31 @@ impl Provider for AzureProvider {
                 ProviderError::new(format!("no Function App {app} in this target"))
             })?;
         self.block(async {
-            let (prod, staging) = slots::serving(&self.arm, &a.id).await?;
-            let (host, slot) = if staging.as_deref() == Some(release) {
-                (a.staging_host.as_str(), Some(SLOT))
-            } else if prod.as_deref() == Some(release) {
-                (a.host.as_str(), None)
+            // Both sides' settings, read once: which side holds the
+            // release, and that side's call key.
+            let (prod, staging) = tokio::join!(
+                slots::settings(&self.arm, &a.id, None),
+                slots::settings(&self.arm, &a.id, Some(SLOT))
+            );
+            let (prod, staging) = (prod?, staging?);
+            let holds = |s: &BTreeMap<String, String>| {
+                s.get(slots::RELEASE_SETTING).map(String::as_str) == Some(release)
+            };
+            let (host, slot, settings) = if holds(&staging) {
+                (a.staging_host.as_str(), Some(SLOT), &staging)
+            } else if holds(&prod) {
+                (a.host.as_str(), None, &prod)
             } else {
+                let serves = |s: &BTreeMap<String, String>| {
+                    s.get(slots::RELEASE_SETTING)
+                        .cloned()
+                        .unwrap_or_else(|| "nothing".to_owned())
+                };
                 return Err(ProviderError::new(format!(
                     "release `{release}` is in neither slot of the Function App {app} \
                      (production serves {}, staging {})",
-                    prod.as_deref().unwrap_or("nothing"),
-                    staging.as_deref().unwrap_or("nothing")
+                    serves(&prod),
+                    serves(&staging)
                 )));
             };
             let key = self.host_key(&a.id, slot, host).await?;
@@ -455,11 +469,7 @@ impl Provider for AzureProvider {
                         ("content-type".to_owned(), "application/json".to_owned()),
                         (
                             "x-nubo-call-key".to_owned(),
-                            slots::settings(&self.arm, &a.id, slot)
-                                .await?
-                                .get("NUBO_CALL_KEY")
-                                .cloned()
-                                .unwrap_or_default(),
+                            settings.get("NUBO_CALL_KEY").cloned().unwrap_or_default(),
                         ),
                         ("x-nubo-caller".to_owned(), "nubo".to_owned()),
                     ];

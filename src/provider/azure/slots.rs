@@ -193,8 +193,8 @@ pub async fn swap(arm: &Arm, site: &str) -> Result<()> {
 
 /// The release each side serves: (production, staging).
 pub async fn serving(arm: &Arm, site: &str) -> Result<(Option<String>, Option<String>)> {
-    let prod = settings(arm, site, None).await?;
-    let staging = settings(arm, site, Some(SLOT)).await?;
+    let (prod, staging) = tokio::join!(settings(arm, site, None), settings(arm, site, Some(SLOT)));
+    let (prod, staging) = (prod?, staging?);
     Ok((
         prod.get(RELEASE_SETTING).cloned(),
         staging.get(RELEASE_SETTING).cloned(),

@@ -9,11 +9,12 @@
 
 #[path = "support/files.rs"]
 mod files;
+#[path = "support/ports.rs"]
+mod ports;
 #[path = "support/race.rs"]
 mod race;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Std, Stdio};
 use std::sync::{Arc, Mutex};
@@ -38,14 +39,6 @@ fn moto_bin() -> PathBuf {
     bin
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// One moto server on a free loopback port, stopped on drop.
 struct Moto {
     child: Child,
@@ -54,7 +47,7 @@ struct Moto {
 
 impl Moto {
     fn start() -> Moto {
-        let port = free_port();
+        let port = ports::unused_port();
         let child = Std::new(moto_bin())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())

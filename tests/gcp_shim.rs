@@ -12,6 +12,9 @@
 //! callee's door; the same server plays the metadata server that issues
 //! JWT-shaped identity tokens.
 
+#[path = "support/ports.rs"]
+mod ports;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::net::TcpListener;
@@ -152,14 +155,6 @@ fn python_framework() -> PathBuf {
         bin.display()
     );
     bin
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn client() -> Client {
@@ -625,7 +620,11 @@ fn assert_lower_case(headers: &Value) {
 fn node_calls_python_calls_node_within_the_release_of_the_tagged_url() {
     let (_tmp, api_dir, worker_dir) = artifacts();
     let front = Front::start();
-    let (api_port, worker_port, audit_port) = (free_port(), free_port(), free_port());
+    let (api_port, worker_port, audit_port) = (
+        ports::unused_port(),
+        ports::unused_port(),
+        ports::unused_port(),
+    );
     front.route("worker", worker_port);
     front.route("audit", audit_port);
     // audit's tokens expire within the margin: never cached.
@@ -835,7 +834,7 @@ fn node_calls_python_calls_node_within_the_release_of_the_tagged_url() {
 #[test]
 fn node_shim_routes_errors_and_binary_bodies() {
     let (_tmp, api_dir, _) = artifacts();
-    let port = free_port();
+    let port = ports::unused_port();
     let api = Framework::node(
         &api_dir,
         port,
@@ -945,9 +944,9 @@ fn node_shim_routes_errors_and_binary_bodies() {
 #[test]
 fn python_shim_routes_errors_binary_bodies_and_call_failures() {
     let (_tmp, _, worker_dir) = artifacts();
-    let port = free_port();
+    let port = ports::unused_port();
     // Nothing listens there: the metadata server is unreachable.
-    let no_metadata = format!("http://127.0.0.1:{}", free_port());
+    let no_metadata = format!("http://127.0.0.1:{}", ports::unused_port());
     let worker = Framework::python(
         &worker_dir,
         port,
@@ -1079,7 +1078,7 @@ fn python_shim_turns_pubsub_scheduler_and_eventarc_deliveries_into_neutral_event
     let (_tmp, _, worker_dir) = artifacts();
     let worker = Framework::python(
         &worker_dir,
-        free_port(),
+        ports::unused_port(),
         &[
             ("NUBO_HANDLER", "worker/main.handler"),
             ("NUBO_FUNCTION", "worker"),

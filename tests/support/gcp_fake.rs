@@ -56,6 +56,8 @@
 mod front;
 #[path = "gcp_discovery.rs"]
 pub mod gcp_discovery;
+#[path = "ports.rs"]
+mod ports;
 #[path = "gcp_triggers.rs"]
 mod triggers;
 #[allow(unused_imports)]

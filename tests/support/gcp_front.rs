@@ -368,10 +368,7 @@ fn launch(start: Start) -> Result<Runner, String> {
     archive
         .extract(dir.path())
         .map_err(|e| format!("cannot unpack the source: {e}"))?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
+    let port = super::ports::unused_port();
     let src = dir.path();
     let mut cmd = if start.base_image.starts_with("nodejs") {
         let main = repo().join(
@@ -451,9 +448,14 @@ fn launch(start: Start) -> Result<Runner, String> {
 
 /// Send the request on to the revision's process; its answer.
 async fn forward(port: u16, req: &Incoming) -> Response {
+    // No pooled connections: this client outlives every fake (each with its
+    // own runtime), and the Functions Framework closes an idle connection
+    // after 5 s; a pooled connection from either can fail the next request
+    // as a 502 that no revision sent. Loopback connections are cheap.
     static HTTP: LazyLock<reqwest::Client> = LazyLock::new(|| {
         reqwest::Client::builder()
             .no_proxy()
+            .pool_max_idle_per_host(0)
             .timeout(Duration::from_secs(120))
             .build()
             .expect("an HTTP client")
